@@ -1,0 +1,36 @@
+# Two commands do everything: `make demo` and `make test`. See README.md.
+SHELL := /bin/bash
+GO ?= go
+export GOFLAGS ?= -buildvcs=false
+
+.PHONY: demo test unit integration tools build bench lint clean
+
+build:
+	$(GO) build -o bin/worker ./worker
+	$(GO) build -o bin/starter ./starter
+
+## tools: build Temporal CLI, MinIO and the BigQuery emulator (cached; cold: 15-25 min)
+tools:
+	bash .ci/install-tools.sh
+
+## demo: one account's dump end to end on the local stack, checked against the source.
+## DEMO_HOLD=0 exits when done; otherwise the Web UI stays up until Ctrl-C.
+demo: tools build
+	$(GO) run ./internal/devstack/cmd/demo --bin bin
+
+## test: unit tests, then integration tests on the real local stack
+test: tools unit integration
+
+unit:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+	cd internal/devstack/bqemu && $(GO) test -count=1 ./...
+
+integration: build
+	$(GO) test -tags integration -count=1 -timeout 40m -v ./internal/e2e/
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/parquetenc/
+
+clean:
+	rm -rf bin

@@ -1,0 +1,92 @@
+// Command bqemu runs the BigQuery emulator (github.com/goccy/bigquery-emulator)
+// and, in front of its Storage Read API, a re-framing gRPC proxy, in one
+// process, for the local dev/test stack.
+//
+// The emulator's REST API is served directly on --http-port. Its own gRPC
+// Storage API listens on an internal 127.0.0.1 port; clients must use the
+// proxy on --grpc-port instead, which speaks real BigQuery framing and
+// removes the emulator's extra base64 layer on Arrow BYTES (see proxy.go;
+// BYTES written through insertAll are stored by the emulator as their base64
+// text, which no read path can undo: write exact BYTES with DML).
+//
+// Once both listeners are bound, exactly one line is printed to stdout:
+//
+//	bqemu ready http=127.0.0.1:PORT grpc=127.0.0.1:PORT
+//
+// SIGINT or SIGTERM stops everything and exits with status 0.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run parses args, starts the stack, prints the ready line and blocks until
+// ctx is done (a signal) or a server fails. It returns the process exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "bqemu: %v\n", err)
+		return 2
+	}
+	cfg.Logger = newLogger(stderr, cfg.LogLevel)
+
+	st, err := Start(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "bqemu: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "bqemu ready http=%s grpc=%s\n", st.HTTPAddr, st.GRPCAddr)
+
+	code := 0
+	select {
+	case <-ctx.Done():
+		cfg.Logger.Info("shutting down")
+	case err := <-st.Failed():
+		fmt.Fprintf(stderr, "bqemu: server failed: %v\n", err)
+		code = 1
+	}
+	if err := st.Close(); err != nil {
+		cfg.Logger.Warn("shutdown", "err", err)
+	}
+	return code
+}
+
+func parseFlags(args []string, stderr io.Writer) (Config, error) {
+	fs := flag.NewFlagSet("bqemu", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg Config
+	fs.StringVar(&cfg.Project, "project", "demo-project", "BigQuery project id served by the emulator")
+	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1", "address the REST API and the proxy bind to (0.0.0.0 inside a container)")
+	fs.IntVar(&cfg.HTTPPort, "http-port", 9050, "port of the REST API on 127.0.0.1 (0 = pick a free port)")
+	fs.IntVar(&cfg.GRPCPort, "grpc-port", 9060, "port of the Storage Read API proxy on 127.0.0.1 (0 = pick a free port)")
+	fs.IntVar(&cfg.BatchRows, "batch-rows", 1000, "maximum rows per ReadRowsResponse sent by the proxy")
+	fs.StringVar(&cfg.DataFile, "data-file", "", "sqlite file to keep the emulator's data in (default: a temporary file removed on exit)")
+	fs.StringVar(&cfg.LogLevel, "log-level", "warn", "log level: debug, info, warn, error or fatal")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() != 0 {
+		return Config{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if err := cfg.validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}

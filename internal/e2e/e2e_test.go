@@ -1,0 +1,380 @@
+//go:build integration
+
+// Package e2e runs dumps on the real local stack: a Temporal server, MinIO enforcing a
+// PutObject-only customer policy through STS, and the BigQuery emulator. What landed is read
+// back with DuckDB and compared with the rows that were inserted.
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dreamdata/destination-aws-s3/activities"
+	"github.com/dreamdata/destination-aws-s3/internal/bqsource"
+	"github.com/dreamdata/destination-aws-s3/internal/config"
+	"github.com/dreamdata/destination-aws-s3/internal/devstack"
+	"github.com/dreamdata/destination-aws-s3/internal/layout"
+	"github.com/dreamdata/destination-aws-s3/internal/s3dest"
+	"github.com/dreamdata/destination-aws-s3/internal/schedules"
+	"github.com/dreamdata/destination-aws-s3/workflows"
+)
+
+const dataset = "e2e_platform"
+
+// sizes are smaller than the demo's, but shards are small too, so tables span many shards.
+var sizes = map[string]int{"companies": 1200, "contacts": 2500, "events": 6000, "revenue": 0, "revenue_attribution": 2000, "paid_ads": 1500}
+
+var (
+	stack *devstack.Stack
+	tc    client.Client
+	puts  = &putLog{}
+)
+
+func TestMain(m *testing.M) {
+	ctx := context.Background()
+	var err error
+	stack, err = devstack.Start(ctx, devstack.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start stack:", err)
+		os.Exit(1)
+	}
+	code := func() int {
+		defer stack.Stop()
+		if err := stack.SeedSample(ctx, dataset, sizes); err != nil {
+			fmt.Fprintln(os.Stderr, "seed:", err)
+			return 1
+		}
+		tc, err = client.Dial(client.Options{HostPort: stack.TemporalAddress})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "dial:", err)
+			return 1
+		}
+		defer tc.Close()
+		stopWorker, err := startWorker(ctx)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "worker:", err)
+			return 1
+		}
+		defer stopWorker()
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+// startWorker runs a worker in this process, wired like worker/main.go, with small shards and
+// a log of every successful PutObject in order.
+func startWorker(ctx context.Context) (func(), error) {
+	source, err := bqsource.New(ctx, devstack.Project, bqsource.Settings{
+		BillingProject: devstack.Project, Endpoint: stack.BigQueryEndpoint, StorageEndpoint: stack.BigQueryStorageEndpoint})
+	if err != nil {
+		return nil, err
+	}
+	dest := s3dest.New(stack.AWSConfig(), s3dest.Settings{S3Endpoint: stack.S3Endpoint, STSEndpoint: stack.S3Endpoint, PathStyle: true})
+	w := worker.New(tc, workflows.TaskQueue, worker.Options{})
+	w.RegisterWorkflowWithOptions(workflows.ExportAccount, workflow.RegisterOptions{Name: workflows.ExportWorkflowName})
+	w.RegisterActivity(&activities.Activities{
+		Destinations:     recordingDestinations{dest},
+		Source:           source,
+		TargetShardBytes: 64 << 10,
+		RowGroupBytes:    32 << 10,
+	})
+	if err := w.Start(); err != nil {
+		return nil, err
+	}
+	return func() { w.Stop(); source.Close() }, nil
+}
+
+func account(id, bucket string) config.Account {
+	a := config.Account{ID: id, Bucket: bucket, RoleARN: "arn:aws:iam::000000000000:role/dreamdata-data-platform",
+		Prefix: "exports/" + id, KMSKeyARN: devstack.KMSKeyID,
+		BigQuery: config.BigQuerySource{Project: devstack.Project, Dataset: dataset}}
+	a.ApplyDefaults()
+	return a
+}
+
+func runDump(t *testing.T, acc config.Account) (workflows.ExportResult, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: workflows.ScheduleID(acc.ID) + "-" + time.Now().UTC().Format(time.RFC3339Nano), TaskQueue: workflows.TaskQueue,
+		TypedSearchAttributes: temporal.NewSearchAttributes(workflows.AttrAccountID.ValueSet(acc.ID)),
+	}, workflows.ExportWorkflowName, workflows.ExportInput{Account: acc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res workflows.ExportResult
+	err = run.Get(ctx, &res)
+	return res, err
+}
+
+func TestDumpLandsCompleteAndExact(t *testing.T) {
+	acc := account("acme", devstack.CustomerBucket)
+	res, err := runDump(t, acc)
+	if err != nil {
+		t.Fatalf("dump failed: %v", err)
+	}
+	r, tables, err := devstack.ReadBack(context.Background(), stack.RootS3(), devstack.CustomerBucket, acc.Prefix, devstack.SampleSchemas)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Tables) != 6 {
+		t.Fatalf("receipt has %d tables", len(r.Tables))
+	}
+	if r.Timestamp != res.Receipt.Timestamp {
+		t.Errorf("root receipt %s is not this dump's %s", r.Timestamp, res.Receipt.Timestamp)
+	}
+	for name, n := range sizes {
+		tr, rb := r.Tables[name], tables[name]
+		if tr.Folder != layout.TableFolder(acc.Prefix, res.DumpFolder, name) {
+			t.Errorf("%s: folder %q", name, tr.Folder)
+		}
+		if len(rb.Objects) != tr.TotalFileCount {
+			t.Errorf("%s: %d objects in the folder, receipt says %d", name, len(rb.Objects), tr.TotalFileCount)
+		}
+		for i, k := range rb.Objects {
+			if want := layout.ShardKey(acc.Prefix, res.DumpFolder, name, i, ".parquet.gz"); k != want {
+				t.Errorf("%s: object %d is %q, want %q (indexes must be contiguous from 0)", name, i, k, want)
+			}
+		}
+		if rb.Rows != int64(n) || tr.RowCount != int64(n) {
+			t.Errorf("%s: DuckDB read %d rows, receipt %d, source %d", name, rb.Rows, tr.RowCount, n)
+		}
+		if want := devstack.Checksum(devstack.SampleSchemas[name], devstack.SampleRows(name, n)); rb.Checksum != want {
+			t.Errorf("%s: content checksum %s, source %s", name, rb.Checksum, want)
+		}
+		t.Logf("%-20s files=%d rows=%d duckdb types=%v", name, tr.TotalFileCount, rb.Rows, rb.DuckDBTypes)
+	}
+	if tables["events"].Rows > 0 && r.Tables["events"].TotalFileCount < 2 {
+		t.Errorf("events should span several shards at a 64 KiB target")
+	}
+	if r.Tables["revenue"].TotalFileCount != 1 {
+		t.Errorf("an empty table must still have exactly one (empty) parquet file")
+	}
+
+	// The receipt is the dump's last write, and the folder copy comes before the root one.
+	keys := puts.keysFor(acc.Prefix + "/")
+	if len(keys) == 0 || keys[len(keys)-1] != layout.ReceiptKey(acc.Prefix) {
+		t.Fatalf("last write of the dump is not receipt.json: %v", tail(keys))
+	}
+	if keys[len(keys)-2] != layout.DumpReceiptKey(acc.Prefix, res.DumpFolder) {
+		t.Errorf("the dump folder's receipt copy should be written just before the root receipt: %v", tail(keys))
+	}
+	shards := 0
+	for _, tr := range r.Tables {
+		shards += tr.TotalFileCount
+	}
+	if len(keys) != shards+2 {
+		t.Errorf("%d writes for %d shards + 2 receipts", len(keys), shards)
+	}
+
+	// Shards are parquet objects, without Content-Encoding, written with SSE-KMS.
+	head, err := stack.RootS3().HeadObject(context.Background(), &s3.HeadObjectInput{
+		Bucket: aws.String(devstack.CustomerBucket), Key: aws.String(layout.ShardKey(acc.Prefix, res.DumpFolder, "events", 0, ".parquet.gz"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head.ContentEncoding != nil && *head.ContentEncoding != "" {
+		t.Errorf("shard has Content-Encoding %q", *head.ContentEncoding)
+	}
+	if string(head.ServerSideEncryption) != "aws:kms" {
+		t.Errorf("shard encryption %q, want aws:kms", head.ServerSideEncryption)
+	}
+}
+
+// TestExporterCanOnlyPut proves the policy in force is the customer's: with the assumed
+// role's credentials every list, read, head and delete is denied.
+func TestExporterCanOnlyPut(t *testing.T) {
+	ctx := context.Background()
+	stsClient := sts.NewFromConfig(stack.AWSConfig(), func(o *sts.Options) { o.BaseEndpoint = aws.String(stack.S3Endpoint) })
+	creds := aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(stsClient, "arn:aws:iam::000000000000:role/r",
+		func(o *stscreds.AssumeRoleOptions) { o.ExternalID = aws.String("acme") }))
+	c := s3.New(s3.Options{Region: devstack.Region, BaseEndpoint: aws.String(stack.S3Endpoint), UsePathStyle: true, Credentials: creds})
+	b := aws.String(devstack.CustomerBucket)
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("probe/x"), Body: strings.NewReader("x")}); err != nil {
+		t.Fatalf("PutObject must be allowed: %v", err)
+	}
+	denied := map[string]error{}
+	_, denied["ListObjectsV2"] = c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: b})
+	_, denied["GetObject"] = c.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String("probe/x")})
+	_, denied["HeadObject"] = c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: aws.String("probe/x")})
+	_, denied["DeleteObject"] = c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: aws.String("probe/x")})
+	_, denied["PutObject other bucket"] = c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(devstack.DeniedBucket), Key: aws.String("x"), Body: strings.NewReader("x")})
+	for op, err := range denied {
+		if err == nil {
+			t.Errorf("%s succeeded with the customer's PutObject-only role", op)
+		}
+	}
+}
+
+func TestMisconfigurationFailsFastAndClearly(t *testing.T) {
+	cases := map[string]struct {
+		acc      config.Account
+		kind     s3dest.Kind
+		contains string
+	}{
+		"put denied":     {account("denied", devstack.DeniedBucket), s3dest.KindPutDenied, "s3:PutObject"},
+		"missing bucket": {account("missing", devstack.MissingBucket), s3dest.KindBucketNotFound, "does not exist"},
+		"unknown kms key": {func() config.Account {
+			a := account("kms", devstack.CustomerBucket)
+			a.KMSKeyARN = "no-such-key"
+			return a
+		}(), s3dest.KindKMSDenied, "kms:GenerateDataKey"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			start := time.Now()
+			_, err := runDump(t, tc.acc)
+			if err == nil {
+				t.Fatal("dump succeeded")
+			}
+			var appErr *temporal.ApplicationError
+			if !errors.As(err, &appErr) || appErr.Type() != string(tc.kind) {
+				t.Fatalf("want failure type %s, got %v", tc.kind, err)
+			}
+			if !strings.Contains(err.Error(), tc.contains) {
+				t.Errorf("message %q should mention %q", err, tc.contains)
+			}
+			if time.Since(start) > time.Minute {
+				t.Errorf("misconfiguration took %s to fail: it must not be retried", time.Since(start))
+			}
+			assertNoSecrets(t, err.Error())
+		})
+	}
+}
+
+func assertNoSecrets(t *testing.T, s string) {
+	t.Helper()
+	for _, secret := range []string{stack.ExporterSecret, stack.MinIORootPassword} {
+		if strings.Contains(s, secret) {
+			t.Errorf("a secret leaked into %q", s)
+		}
+	}
+}
+
+func TestSchedulesSyncIsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	f := &config.File{Accounts: []config.Account{account("sched-paid", devstack.CustomerBucket), account("sched-free", devstack.CustomerBucket)}}
+	f.Accounts[1].Plan = config.PlanFree
+	first, err := schedules.Sync(ctx, tc, f, schedules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := schedules.Sync(ctx, tc, f, schedules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range first {
+		if strings.HasPrefix(r.Account, "sched-") && r.Outcome != schedules.Created {
+			t.Errorf("first sync: %s %s", r.ScheduleID, r.Outcome)
+		}
+	}
+	for _, r := range second {
+		if r.Outcome != schedules.Unchanged {
+			t.Errorf("second sync changed %s: %s", r.ScheduleID, r.Outcome)
+		}
+	}
+	d, err := tc.ScheduleClient().GetHandle(ctx, workflows.ScheduleID("sched-paid")).Describe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hours []string
+	for _, n := range d.Info.NextActionTimes {
+		hours = append(hours, n.UTC().Format("15:04:05"))
+	}
+	sort.Strings(hours)
+	if len(hours) < 2 || !contains(hours, "04:00:00") || !contains(hours, "15:00:00") {
+		t.Errorf("paid next action times %v, want 04:00 and 15:00 UTC", d.Info.NextActionTimes)
+	}
+	for _, h := range hours {
+		if h != "04:00:00" && h != "15:00:00" {
+			t.Errorf("unexpected next action time %s", h)
+		}
+	}
+	// A changed account updates its schedule; a removed one loses it.
+	f.Accounts[0].Prefix = "changed"
+	f.Accounts = f.Accounts[:1]
+	third, err := schedules.Sync(ctx, tc, f, schedules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]schedules.Outcome{}
+	for _, r := range third {
+		got[r.Account] = r.Outcome
+	}
+	if got["sched-paid"] != schedules.Updated || got["sched-free"] != schedules.Deleted {
+		t.Errorf("third sync: %v", got)
+	}
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func tail(s []string) []string {
+	if len(s) > 4 {
+		return s[len(s)-4:]
+	}
+	return s
+}
+
+// putLog records successful writes in the order S3 acknowledged them.
+type putLog struct {
+	mu   sync.Mutex
+	keys []string
+}
+
+func (l *putLog) add(k string) {
+	l.mu.Lock()
+	l.keys = append(l.keys, k)
+	l.mu.Unlock()
+}
+
+func (l *putLog) keysFor(prefix string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, k := range l.keys {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+type recordingDestinations struct{ *s3dest.Client }
+
+func (d recordingDestinations) Writer(t s3dest.Target) s3dest.Writer {
+	return recordingWriter{d.Client.Writer(t)}
+}
+
+type recordingWriter struct{ s3dest.Writer }
+
+func (w recordingWriter) Put(ctx context.Context, o s3dest.Object) (s3dest.PutResult, error) {
+	res, err := w.Writer.Put(ctx, o)
+	if err == nil {
+		puts.add(o.Key)
+	}
+	return res, err
+}

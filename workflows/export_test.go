@@ -1,0 +1,223 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"github.com/stretchr/testify/suite"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/dreamdata/destination-aws-s3/activities"
+	"github.com/dreamdata/destination-aws-s3/internal/config"
+	"github.com/dreamdata/destination-aws-s3/internal/layout"
+	"github.com/dreamdata/destination-aws-s3/internal/receipt"
+	"github.com/dreamdata/destination-aws-s3/internal/s3dest"
+)
+
+type exportSuite struct {
+	suite.Suite
+	testsuite.WorkflowTestSuite
+	env *testsuite.TestWorkflowEnvironment
+
+	mu    sync.Mutex
+	calls []string // activity calls in completion order
+}
+
+func TestExportWorkflow(t *testing.T) { suite.Run(t, new(exportSuite)) }
+
+func (s *exportSuite) SetupTest() {
+	s.env = s.NewTestWorkflowEnvironment()
+	s.env.RegisterWorkflow(ExportAccount)
+	s.env.RegisterActivity(&activities.Activities{})
+	s.calls = nil
+	s.env.SetStartTime(time.Date(2023, 3, 14, 4, 3, 7, 963883000, time.UTC))
+}
+
+func (s *exportSuite) AfterTest(_, _ string) { s.env.AssertExpectations(s.T()) }
+
+func (s *exportSuite) record(c string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, c)
+}
+
+func testAccount() config.Account {
+	a := config.Account{ID: "acme", Bucket: "acme-data", RoleARN: "arn:aws:iam::123456789012:role/r", Prefix: "dd",
+		BigQuery: config.BigQuerySource{Project: "p", Dataset: "d"}}
+	a.ApplyDefaults()
+	return a
+}
+
+// fakeExport answers ExportTable with files derived from the table name.
+func (s *exportSuite) fakeExport(ctx context.Context, in activities.ExportTableInput) (activities.TableResult, error) {
+	s.record("export:" + in.Table)
+	n := max(len(in.Table)%3+1, in.MinShards)
+	res := activities.TableResult{Table: in.Table, Folder: layout.TableFolder(in.Account.Prefix, in.DumpFolder, in.Table)}
+	for i := 0; i < n; i++ {
+		res.Files = append(res.Files, receipt.File{Key: layout.ShardKey(in.Account.Prefix, in.DumpFolder, in.Table, i, ".parquet.gz"), Rows: 10})
+		res.RowCount += 10
+	}
+	return res, nil
+}
+
+func (s *exportSuite) TestCompleteDumpWritesReceiptLast() {
+	var a *activities.Activities
+	s.env.OnActivity(a.CheckAccess, mock.Anything, mock.Anything).Return(func(context.Context, activities.CheckAccessInput) error {
+		s.record("check")
+		return nil
+	}).Once()
+	s.env.OnActivity(a.ExportTable, mock.Anything, mock.Anything).Return(s.fakeExport).Times(6)
+	var written receipt.Receipt
+	s.env.OnActivity(a.WriteReceipt, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.WriteReceiptInput) error {
+		s.record("receipt")
+		written = in.Receipt
+		return nil
+	}).Once()
+
+	s.env.ExecuteWorkflow(ExportAccount, ExportInput{Account: testAccount()})
+	s.True(s.env.IsWorkflowCompleted())
+	s.NoError(s.env.GetWorkflowError())
+
+	s.Equal("check", s.calls[0])
+	s.Equal("receipt", s.calls[len(s.calls)-1], "the receipt must be the last write")
+	s.Len(s.calls, 8)
+
+	s.Equal("2023-03-14T04:03:07.963883Z", written.Timestamp)
+	s.Len(written.Tables, 6)
+	for _, t := range config.DefaultTables {
+		got := written.Tables[t]
+		s.Equal("dd/2023-03-14T04:03/"+t, got.Folder)
+		s.Equal(len(t)%3+1, got.TotalFileCount)
+		s.Len(got.Files, got.TotalFileCount)
+	}
+	var res ExportResult
+	s.NoError(s.env.GetWorkflowResult(&res))
+	s.Equal("2023-03-14T04:03", res.DumpFolder)
+	s.Equal("dd/receipt.json", res.ReceiptKey)
+}
+
+func (s *exportSuite) TestParallelismIsBounded() {
+	var a *activities.Activities
+	var mu sync.Mutex
+	running, peak := 0, 0
+	s.env.OnActivity(a.CheckAccess, mock.Anything, mock.Anything).Return(nil)
+	s.env.OnActivity(a.ExportTable, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.ExportTableInput) (activities.TableResult, error) {
+		mu.Lock()
+		running++
+		peak = max(peak, running)
+		mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+		mu.Lock()
+		running--
+		mu.Unlock()
+		return s.fakeExport(ctx, in)
+	})
+	s.env.OnActivity(a.WriteReceipt, mock.Anything, mock.Anything).Return(nil)
+	s.env.ExecuteWorkflow(ExportAccount, ExportInput{Account: testAccount(), MaxParallelTables: 2})
+	s.NoError(s.env.GetWorkflowError())
+	s.LessOrEqual(peak, 2)
+}
+
+func (s *exportSuite) TestAccessDeniedStopsBeforeAnyExport() {
+	var a *activities.Activities
+	s.env.OnActivity(a.CheckAccess, mock.Anything, mock.Anything).Return(
+		temporal.NewNonRetryableApplicationError("assuming the customer's role was denied", string(s3dest.KindAssumeRoleDenied), nil)).Once()
+	s.env.ExecuteWorkflow(ExportAccount, ExportInput{Account: testAccount()})
+	err := s.env.GetWorkflowError()
+	s.Error(err)
+	var appErr *temporal.ApplicationError
+	s.True(errors.As(err, &appErr))
+	s.Equal(string(s3dest.KindAssumeRoleDenied), appErr.Type())
+}
+
+func (s *exportSuite) TestFailedTableMeansNoReceipt() {
+	var a *activities.Activities
+	s.env.OnActivity(a.CheckAccess, mock.Anything, mock.Anything).Return(nil)
+	s.env.OnActivity(a.ExportTable, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.ExportTableInput) (activities.TableResult, error) {
+		if in.Table == "events" {
+			return activities.TableResult{}, temporal.NewNonRetryableApplicationError("writing was denied", string(s3dest.KindPutDenied), nil)
+		}
+		return s.fakeExport(ctx, in)
+	})
+	s.env.ExecuteWorkflow(ExportAccount, ExportInput{Account: testAccount()})
+	err := s.env.GetWorkflowError()
+	s.Error(err)
+	s.Contains(err.Error(), "events")
+	s.Contains(err.Error(), "writing was denied")
+	var appErr *temporal.ApplicationError
+	s.True(errors.As(err, &appErr))
+	s.Equal(string(s3dest.KindPutDenied), appErr.Type(), "the dump fails with the cause's type")
+	// WriteReceipt has no expectation: AssertExpectations and the mock fail if it is called.
+}
+
+func (s *exportSuite) TestRerunSignalReexportsTableAndPadsShards() {
+	var a *activities.Activities
+	s.env.OnActivity(a.CheckAccess, mock.Anything, mock.Anything).Return(nil)
+	var mu sync.Mutex
+	eventsPasses := []activities.ExportTableInput{}
+	s.env.OnActivity(a.ExportTable, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.ExportTableInput) (activities.TableResult, error) {
+		if in.Table == "events" {
+			mu.Lock()
+			eventsPasses = append(eventsPasses, in)
+			mu.Unlock()
+		}
+		return s.fakeExport(ctx, in)
+	})
+	receipts := 0
+	s.env.OnActivity(a.WriteReceipt, mock.Anything, mock.Anything).Return(func(context.Context, activities.WriteReceiptInput) error {
+		receipts++
+		return nil
+	})
+	s.env.RegisterDelayedCallback(func() {
+		s.env.SignalWorkflow(SignalRerun, RerunRequest{Tables: []string{"events", "no_such_table"}})
+	}, time.Millisecond)
+	s.env.ExecuteWorkflow(ExportAccount, ExportInput{Account: testAccount()})
+	s.NoError(s.env.GetWorkflowError())
+	s.Require().Len(eventsPasses, 2, "events must be exported again")
+	s.Equal(0, eventsPasses[0].MinShards)
+	s.Equal(len("events")%3+1, eventsPasses[1].MinShards, "the rerun must cover every shard index of the first pass")
+	s.Equal(eventsPasses[0].DumpFolder, eventsPasses[1].DumpFolder, "a rerun writes into the same dump")
+	s.GreaterOrEqual(receipts, 1)
+}
+
+func (s *exportSuite) TestProgressQuery() {
+	var a *activities.Activities
+	s.env.OnActivity(a.CheckAccess, mock.Anything, mock.Anything).Return(nil)
+	s.env.OnActivity(a.ExportTable, mock.Anything, mock.Anything).Return(s.fakeExport)
+	s.env.OnActivity(a.WriteReceipt, mock.Anything, mock.Anything).Return(nil)
+	s.env.RegisterDelayedCallback(func() {
+		v, err := s.env.QueryWorkflow(QueryProgress)
+		s.NoError(err)
+		var p Progress
+		s.NoError(v.Get(&p))
+		s.Equal("acme", p.Account)
+		s.Equal("2023-03-14T04:03", p.DumpFolder)
+		s.Len(p.Tables, 6)
+	}, 10*time.Millisecond)
+	s.env.ExecuteWorkflow(ExportAccount, ExportInput{Account: testAccount()})
+	s.NoError(s.env.GetWorkflowError())
+	v, err := s.env.QueryWorkflow(QueryProgress)
+	s.NoError(err)
+	var p Progress
+	s.NoError(v.Get(&p))
+	s.Equal(StateComplete, p.State)
+	for name, t := range p.Tables {
+		s.Equal(StateDone, t.State, name)
+		s.Equal(int64(10*(len(name)%3+1)), t.Rows, name)
+	}
+}
+
+func TestDetailsTable(t *testing.T) {
+	p := &Progress{Account: "acme", DumpFolder: "2023-03-14T04:03", State: StateExporting,
+		Tables: map[string]*TableProgress{"b": {State: StateDone, Files: 2, Rows: 5}, "a": {State: StatePending}}}
+	d := p.details()
+	require.Contains(t, d, "| a | pending | 0 | 0 |\n| b | done | 2 | 5 |")
+	require.Contains(t, d, fmt.Sprintf("**%s**", "acme"))
+}
