@@ -20,10 +20,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/dreamdata/destination-aws-s3/activities"
 	"github.com/dreamdata/destination-aws-s3/internal/bqsource"
@@ -109,6 +113,11 @@ func account(id, bucket string) config.Account {
 }
 
 func runDump(t *testing.T, acc config.Account) (workflows.ExportResult, error) {
+	res, _, err := runDumpID(t, acc)
+	return res, err
+}
+
+func runDumpID(t *testing.T, acc config.Account) (workflows.ExportResult, string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -121,14 +130,41 @@ func runDump(t *testing.T, acc config.Account) (workflows.ExportResult, error) {
 	}
 	var res workflows.ExportResult
 	err = run.Get(ctx, &res)
-	return res, err
+	return res, run.GetID(), err
+}
+
+// recordHistory saves a workflow's history as JSON for the replay test in workflows/
+// (RECORD_HISTORY=$PWD/testdata/export_history.json go test -tags integration ./internal/e2e).
+func recordHistory(t *testing.T, workflowID, path string) {
+	t.Helper()
+	ctx := context.Background()
+	it := tc.GetWorkflowHistory(ctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	h := &historypb.History{}
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Events = append(h.Events, e)
+	}
+	data, err := protojson.MarshalOptions{Indent: "  "}.Marshal(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("recorded %d events of %s into %s", len(h.Events), workflowID, path)
 }
 
 func TestDumpLandsCompleteAndExact(t *testing.T) {
 	acc := account("acme", devstack.CustomerBucket)
-	res, err := runDump(t, acc)
+	res, id, err := runDumpID(t, acc)
 	if err != nil {
 		t.Fatalf("dump failed: %v", err)
+	}
+	if p := os.Getenv("RECORD_HISTORY"); p != "" {
+		recordHistory(t, id, p)
 	}
 	r, tables, err := devstack.ReadBack(context.Background(), stack.RootS3(), devstack.CustomerBucket, acc.Prefix, devstack.SampleSchemas)
 	if err != nil {
