@@ -36,11 +36,13 @@ func main() {
 	fs.StringVar(&bqs.Endpoint, "bigquery-endpoint", settings.Env("BIGQUERY_ENDPOINT", ""), "BigQuery REST endpoint, for an emulator (env BIGQUERY_ENDPOINT)")
 	fs.StringVar(&bqs.StorageEndpoint, "bigquery-storage-endpoint", settings.Env("BIGQUERY_STORAGE_ENDPOINT", ""), "BigQuery Storage gRPC host:port, for an emulator (env BIGQUERY_STORAGE_ENDPOINT)")
 	shardBytes := fs.Int64("shard-target-bytes", settings.EnvInt64("SHARD_TARGET_BYTES", export.DefaultTargetShardBytes), "target size of a parquet shard (env SHARD_TARGET_BYTES)")
+	rowGroupBytes := fs.Int64("row-group-bytes", settings.EnvInt64("ROW_GROUP_BYTES", 0), "estimated uncompressed bytes per parquet row group; 0 means the encoder's default (env ROW_GROUP_BYTES)")
+	taskQueue := fs.String("task-queue", settings.Env("TASK_QUEUE", workflows.TaskQueue), "task queue to poll (env TASK_QUEUE)")
 	tempDir := fs.String("temp-dir", settings.Env("EXPORT_TEMP_DIR", ""), "where shards are staged before upload; empty means the system temp dir (env EXPORT_TEMP_DIR)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `worker: executes Destination AWS S3 dumps.
 
-It polls task queue %q and runs ExportAccount workflows. The platform's own AWS identity
+It polls task queue %q (by default) and runs ExportAccount workflows. The platform's own AWS identity
 (the principal that assumes customers' roles) comes from the standard AWS credential chain
 (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or the instance role); AWS_REGION sets
 the default region. BigQuery uses Google application default credentials.
@@ -73,15 +75,16 @@ Flags:
 	}
 	defer c.Close()
 
-	w := worker.New(c, workflows.TaskQueue, worker.Options{})
+	w := worker.New(c, *taskQueue, worker.Options{})
 	w.RegisterWorkflowWithOptions(workflows.ExportAccount, workflow.RegisterOptions{Name: workflows.ExportWorkflowName})
 	w.RegisterActivity(&activities.Activities{
 		Destinations:     s3dest.New(awsCfg, s3s),
 		Source:           source,
 		TargetShardBytes: *shardBytes,
+		RowGroupBytes:    *rowGroupBytes,
 		TempDir:          *tempDir,
 	})
-	logger.Info("worker starting", "temporal", tc.Address, "namespace", tc.Namespace, "task_queue", workflows.TaskQueue)
+	logger.Info("worker starting", "temporal", tc.Address, "namespace", tc.Namespace, "task_queue", *taskQueue)
 	if err := w.Run(worker.InterruptCh()); err != nil {
 		fatal(logger, "worker stopped", err)
 	}

@@ -168,9 +168,9 @@ func exportTables(ctx workflow.Context, in ExportInput, acc config.Account, dump
 		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 			// One table of a big account can take hours; BigQuery read sessions last six.
 			StartToCloseTimeout: 6 * time.Hour,
-			// Heartbeats come after every shard and every 20s: a dead worker is noticed fast
-			// and its successor resumes from the last shard.
-			HeartbeatTimeout: 2 * time.Minute,
+			// Heartbeats come after every shard and every 20s: a dead worker is noticed within
+			// a minute and its successor resumes from the last shard.
+			HeartbeatTimeout: time.Minute,
 			// Transient faults retry with backoff until the dump's time runs out.
 			ScheduleToCloseTimeout: 10 * time.Hour,
 			Summary:                "export " + table,

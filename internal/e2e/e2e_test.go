@@ -359,6 +359,19 @@ func TestSchedulesSyncIsIdempotent(t *testing.T) {
 	}
 }
 
+// listKeys lists keys with root credentials.
+func listKeys(prefix string) ([]string, error) {
+	out, err := stack.RootS3().ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(devstack.CustomerBucket), Prefix: aws.String(prefix)})
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, 0, len(out.Contents))
+	for _, o := range out.Contents {
+		keys = append(keys, aws.ToString(o.Key))
+	}
+	return keys, nil
+}
+
 func contains(s []string, v string) bool {
 	for _, x := range s {
 		if x == v {
