@@ -20,6 +20,7 @@ import (
 	"github.com/dreamdata/destination-aws-s3/internal/config"
 	"github.com/dreamdata/destination-aws-s3/internal/export"
 	"github.com/dreamdata/destination-aws-s3/internal/layout"
+	"github.com/dreamdata/destination-aws-s3/internal/parquetenc"
 	"github.com/dreamdata/destination-aws-s3/internal/receipt"
 	"github.com/dreamdata/destination-aws-s3/internal/s3dest"
 )
@@ -41,6 +42,27 @@ func NonRetryableErrorTypes() []string {
 		out = append(out, string(k))
 	}
 	return out
+}
+
+// Parkable reports whether a failure type is a misconfiguration a person can fix while the
+// dump waits (in state waiting_for_fix) rather than fail it outright.
+func Parkable(errType string) bool {
+	switch errType {
+	case ErrTableNotFound, ErrBigQueryPermission:
+		return true
+	}
+	for _, k := range s3dest.PermanentKinds {
+		if errType == string(k) {
+			return true
+		}
+	}
+	return false
+}
+
+// FailureDetails ride on a failed ExportTable's error: how many shards it had uploaded, so a
+// later pass of the table overwrites at least as many indexes.
+type FailureDetails struct {
+	ShardsWritten int `json:"shards_written"`
 }
 
 // Destinations gives access to customers' buckets.
@@ -189,7 +211,7 @@ func (a *Activities) ExportTable(ctx context.Context, in ExportTableInput) (Tabl
 		log.Info("shard uploaded", "account", acc.ID, "table", in.Table, "shards", len(p.Files), "rows", p.Rows())
 	})
 	if err != nil {
-		return TableResult{}, temporalError(err)
+		return TableResult{}, temporalError(err, FailureDetails{ShardsWritten: len(p.Files)})
 	}
 	res := TableResult{
 		Table:  in.Table,
@@ -244,28 +266,27 @@ func (a *Activities) WriteReceipt(ctx context.Context, in WriteReceiptInput) err
 }
 
 // temporalError turns classified failures into non-retryable application errors whose type
-// names the cause; everything else stays retryable.
-func temporalError(err error) error {
+// names the cause, carrying details; everything else stays retryable.
+func temporalError(err error, details ...interface{}) error {
 	if err == nil {
 		return nil
 	}
 	if e, ok := s3dest.AsError(err); ok {
 		if e.Permanent() {
-			return temporal.NewNonRetryableApplicationError(e.Error(), string(e.Kind), nil)
+			return temporal.NewNonRetryableApplicationError(e.Error(), string(e.Kind), nil, details...)
 		}
 		return err
 	}
 	var nf *bqsource.NotFoundError
 	if errors.As(err, &nf) {
-		return temporal.NewNonRetryableApplicationError(nf.Error(), ErrTableNotFound, nil)
+		return temporal.NewNonRetryableApplicationError(nf.Error(), ErrTableNotFound, nil, details...)
 	}
 	var pe *bqsource.PermissionError
 	if errors.As(err, &pe) {
-		return temporal.NewNonRetryableApplicationError(pe.Error(), ErrBigQueryPermission, nil)
+		return temporal.NewNonRetryableApplicationError(pe.Error(), ErrBigQueryPermission, nil, details...)
 	}
-	var ue interface{ Unsupported() bool }
-	if errors.As(err, &ue) && ue.Unsupported() {
-		return temporal.NewNonRetryableApplicationError(err.Error(), ErrUnsupportedSchema, nil)
+	if errors.Is(err, parquetenc.ErrNestedNotSupported) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrUnsupportedSchema, nil, details...)
 	}
 	return err
 }

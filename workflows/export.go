@@ -27,6 +27,22 @@ type ExportInput struct {
 	Account config.Account `json:"account"`
 	// MaxParallelTables: zero means DefaultMaxParallelTables.
 	MaxParallelTables int `json:"max_parallel_tables,omitempty"`
+	// ScheduleTimes are the account's UTC dump times ("HH:MM"); a dump parked on a
+	// misconfiguration gives up before the next of them. Empty means the plan's defaults.
+	ScheduleTimes []string `json:"schedule_times,omitempty"`
+}
+
+// RetryRequest is the payload of the retry signal, sent once a misconfiguration is fixed.
+type RetryRequest struct {
+	Note string `json:"note,omitempty"`
+}
+
+// ParkInfo says why a dump waits and until when.
+type ParkInfo struct {
+	Type     string    `json:"type"`
+	Message  string    `json:"message"`
+	Since    time.Time `json:"since"`
+	Deadline time.Time `json:"deadline"`
 }
 
 // RerunRequest is the payload of the rerun signal. No tables means the whole dump.
@@ -50,7 +66,14 @@ const (
 	StateFailed    = "failed"
 	StateReceipt   = "writing_receipt"
 	StateComplete  = "complete"
+	// StateWaitingForFix: a misconfiguration stopped the dump; it resumes on the retry
+	// signal, without redoing finished tables, or fails before the next scheduled dump.
+	StateWaitingForFix = "waiting_for_fix"
 )
+
+// parkGrace is how long before the account's next scheduled dump a parked dump gives up, so
+// the schedule's overlap policy does not skip the next one.
+const parkGrace = 10 * time.Minute
 
 // TableProgress is one table's line in the progress query.
 type TableProgress struct {
@@ -68,6 +91,8 @@ type Progress struct {
 	State      string                    `json:"state"`
 	Tables     map[string]*TableProgress `json:"tables"`
 	Reruns     int                       `json:"reruns"`
+	Retries    int                       `json:"retries"`
+	Parked     *ParkInfo                 `json:"parked,omitempty"`
 }
 
 // ExportAccount takes one complete dump of one account: check access, export every table in
@@ -104,19 +129,61 @@ func ExportAccount(ctx workflow.Context, in ExportInput) (ExportResult, error) {
 		// A few tries ride out an STS blip; misconfiguration fails at once (non-retryable).
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 5 * time.Second, MaximumAttempts: 5, NonRetryableErrorTypes: nonRetryable},
 	})
-	if err := workflow.ExecuteActivity(checkCtx, a.CheckAccess, activities.CheckAccessInput{Account: acc}).Get(ctx, nil); err != nil {
-		setState(StateFailed)
-		return ExportResult{}, dumpFailure(fmt.Sprintf("account %s: access check failed", acc.ID), err)
+	retries := workflow.GetSignalChannel(ctx, SignalRetry)
+	deadline := parkDeadline(started, scheduleTimes(in, acc))
+	// park holds a dump stopped by a misconfiguration until someone fixes it and signals
+	// retry, or until the deadline; it returns the error to fail with, or nil to go on.
+	park := func(what string, err error) error {
+		fail := dumpFailure(what, err)
+		var appErr *temporal.ApplicationError
+		if !errors.As(err, &appErr) || !activities.Parkable(appErr.Type()) || !workflow.Now(ctx).Before(deadline) {
+			setState(StateFailed)
+			return fail
+		}
+		prog.Parked = &ParkInfo{Type: appErr.Type(), Message: appErr.Message(), Since: workflow.Now(ctx), Deadline: deadline}
+		setState(StateWaitingForFix)
+		logger.Warn("dump waiting for a fix", "account", acc.ID, "type", appErr.Type(), "deadline", deadline)
+		tctx, cancelTimer := workflow.WithCancel(ctx)
+		defer cancelTimer()
+		retried := false
+		sel := workflow.NewSelector(ctx)
+		sel.AddReceive(retries, func(c workflow.ReceiveChannel, _ bool) {
+			var req RetryRequest
+			c.Receive(ctx, &req)
+			retried = true
+		})
+		sel.AddFuture(workflow.NewTimer(tctx, deadline.Sub(workflow.Now(ctx))), func(workflow.Future) {})
+		sel.Select(ctx)
+		prog.Parked = nil
+		if !retried {
+			setState(StateFailed)
+			return dumpFailure("nobody fixed it before the next scheduled dump: "+what, err)
+		}
+		prog.Retries++
+		return nil
+	}
+	for {
+		err := workflow.ExecuteActivity(checkCtx, a.CheckAccess, activities.CheckAccessInput{Account: acc}).Get(ctx, nil)
+		if err == nil {
+			break
+		}
+		if err := park(fmt.Sprintf("account %s: access check failed", acc.ID), err); err != nil {
+			return ExportResult{}, err
+		}
 	}
 
 	reruns := workflow.GetSignalChannel(ctx, SignalRerun)
 	results := map[string]activities.TableResult{}
+	written := map[string]int{} // most shards any pass of a table may have written
 	pending := append([]string(nil), acc.Tables...)
 	for {
 		setState(StateExporting)
-		if err := exportTables(ctx, in, acc, dump, started, pending, results, prog, reruns); err != nil {
-			setState(StateFailed)
-			return ExportResult{}, err
+		if err := exportTables(ctx, in, acc, dump, started, pending, results, written, prog); err != nil {
+			if err := park(fmt.Sprintf("account %s dump %s", acc.ID, dump), err); err != nil {
+				return ExportResult{}, err
+			}
+			pending = unfinished(acc.Tables, prog)
+			continue
 		}
 		// Reruns that arrived while exporting are served before the receipt is written.
 		if pending = drainReruns(reruns, acc, prog, logger); len(pending) > 0 {
@@ -131,8 +198,10 @@ func ExportAccount(ctx workflow.Context, in ExportInput) (ExportResult, error) {
 		})
 		err := workflow.ExecuteActivity(rctx, a.WriteReceipt, activities.WriteReceiptInput{Account: acc, DumpFolder: dump, Receipt: r}).Get(ctx, nil)
 		if err != nil {
-			setState(StateFailed)
-			return ExportResult{}, dumpFailure(fmt.Sprintf("account %s: writing receipt", acc.ID), err)
+			if err := park(fmt.Sprintf("account %s: writing receipt", acc.ID), err); err != nil {
+				return ExportResult{}, err
+			}
+			continue // exports nothing (every table is done) and writes the receipt again
 		}
 		// Two dumps must never share a folder: dumps of an account run one at a time (the
 		// schedule's overlap policy), so holding this one until its minute is over is enough.
@@ -148,9 +217,11 @@ func ExportAccount(ctx workflow.Context, in ExportInput) (ExportResult, error) {
 }
 
 // exportTables exports tables with bounded parallelism, recording results. Rerun signals
-// received meanwhile stay in the channel for the caller.
+// received meanwhile stay in their channel for the caller. On a misconfiguration the tables
+// already running finish (they usually fail the same way) and no new one starts; on any other
+// failure the others are cancelled.
 func exportTables(ctx workflow.Context, in ExportInput, acc config.Account, dump string, snapshot time.Time,
-	tables []string, results map[string]activities.TableResult, prog *Progress, _ workflow.ReceiveChannel) error {
+	tables []string, results map[string]activities.TableResult, written map[string]int, prog *Progress) error {
 	var a *activities.Activities
 	limit := in.MaxParallelTables
 	if limit <= 0 {
@@ -177,7 +248,8 @@ func exportTables(ctx workflow.Context, in ExportInput, acc config.Account, dump
 			RetryPolicy: &temporal.RetryPolicy{InitialInterval: 10 * time.Second, BackoffCoefficient: 2,
 				MaximumInterval: 5 * time.Minute, NonRetryableErrorTypes: activities.NonRetryableErrorTypes()},
 		})
-		minShards := len(results[table].Files)
+		// A table exported again must overwrite every shard index an earlier pass wrote.
+		minShards := max(len(results[table].Files), written[table])
 		f := workflow.ExecuteActivity(actx, a.ExportTable, activities.ExportTableInput{
 			Account: acc, Table: table, DumpFolder: dump, SnapshotTime: snapshot, MinShards: minShards})
 		running++
@@ -187,12 +259,21 @@ func exportTables(ctx workflow.Context, in ExportInput, acc config.Account, dump
 			var res activities.TableResult
 			if err := f.Get(ctx, &res); err != nil {
 				p.State, p.LastError = StateFailed, err.Error()
+				var appErr *temporal.ApplicationError
+				if errors.As(err, &appErr) {
+					var d activities.FailureDetails
+					if appErr.HasDetails() && appErr.Details(&d) == nil {
+						written[table] = max(written[table], d.ShardsWritten)
+					}
+				}
 				failures = append(failures, table)
 				if firstErr == nil {
 					firstErr = err
 				}
-				// One table failing fails the dump; stop the others rather than waste hours.
-				cancel()
+				if appErr == nil || !activities.Parkable(appErr.Type()) {
+					// The dump fails: stop the other tables rather than waste hours.
+					cancel()
+				}
 				return
 			}
 			results[table] = res
@@ -225,6 +306,53 @@ func dumpFailure(what string, err error) error {
 		typ = appErr.Type()
 	}
 	return temporal.NewNonRetryableApplicationError(what+": "+err.Error(), typ, err)
+}
+
+// unfinished lists the account's tables that are not done, in account order.
+func unfinished(tables []string, prog *Progress) []string {
+	var out []string
+	for _, t := range tables {
+		if prog.Tables[t].State != StateDone {
+			out = append(out, t)
+			prog.Tables[t].State = StatePending
+		}
+	}
+	return out
+}
+
+// scheduleTimes are the UTC times of day the account's dumps start.
+func scheduleTimes(in ExportInput, acc config.Account) []string {
+	switch {
+	case len(in.ScheduleTimes) > 0:
+		return in.ScheduleTimes
+	case len(acc.ScheduleTimes) > 0:
+		return acc.ScheduleTimes
+	}
+	return config.DefaultPlanTimes[acc.Plan]
+}
+
+// parkDeadline is parkGrace before the first scheduled time after started (at most a day
+// away); with no usable time, 10 hours after started.
+func parkDeadline(started time.Time, times []string) time.Time {
+	var next time.Time
+	for _, t := range times {
+		hm, err := time.Parse("15:04", t)
+		if err != nil {
+			continue
+		}
+		day := started.UTC().Truncate(24 * time.Hour)
+		at := day.Add(time.Duration(hm.Hour())*time.Hour + time.Duration(hm.Minute())*time.Minute)
+		for !at.After(started.Add(parkGrace)) {
+			at = at.Add(24 * time.Hour)
+		}
+		if next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
+	if next.IsZero() {
+		return started.Add(10 * time.Hour)
+	}
+	return next.Add(-parkGrace)
 }
 
 // drainReruns collects the rerun signals waiting in the channel into the tables to export again.

@@ -125,24 +125,83 @@ func (s *exportSuite) TestParallelismIsBounded() {
 	s.LessOrEqual(peak, 2)
 }
 
-func (s *exportSuite) TestAccessDeniedStopsBeforeAnyExport() {
+func (s *exportSuite) TestAccessDeniedParksThenFailsBeforeNextDump() {
 	var a *activities.Activities
 	s.env.OnActivity(a.CheckAccess, mock.Anything, mock.Anything).Return(
 		temporal.NewNonRetryableApplicationError("assuming the customer's role was denied", string(s3dest.KindAssumeRoleDenied), nil)).Once()
+	var parked Progress
+	s.env.RegisterDelayedCallback(func() {
+		v, err := s.env.QueryWorkflow(QueryProgress)
+		s.NoError(err)
+		s.NoError(v.Get(&parked))
+	}, time.Hour)
 	s.env.ExecuteWorkflow(ExportAccount, ExportInput{Account: testAccount()})
 	err := s.env.GetWorkflowError()
 	s.Error(err)
 	var appErr *temporal.ApplicationError
 	s.True(errors.As(err, &appErr))
 	s.Equal(string(s3dest.KindAssumeRoleDenied), appErr.Type())
+	s.Contains(err.Error(), "before the next scheduled dump")
+
+	s.Equal(StateWaitingForFix, parked.State)
+	s.Require().NotNil(parked.Parked)
+	s.Equal(string(s3dest.KindAssumeRoleDenied), parked.Parked.Type)
+	s.Contains(parked.Parked.Message, "role was denied")
+	// Started 04:03; the next dump is at 15:00; the parked dump gives up 10 minutes before.
+	s.Equal(time.Date(2023, 3, 14, 14, 50, 0, 0, time.UTC), parked.Parked.Deadline.UTC())
+	s.Equal(time.Date(2023, 3, 14, 14, 50, 0, 0, time.UTC), s.env.Now().UTC().Truncate(time.Minute))
 }
 
-func (s *exportSuite) TestFailedTableMeansNoReceipt() {
+func (s *exportSuite) TestParkedDumpResumesOnRetryWithoutRedoingFinishedTables() {
+	var a *activities.Activities
+	s.env.OnActivity(a.CheckAccess, mock.Anything, mock.Anything).Return(nil)
+	var mu sync.Mutex
+	passes := map[string][]activities.ExportTableInput{}
+	fixed := false
+	s.env.OnActivity(a.ExportTable, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.ExportTableInput) (activities.TableResult, error) {
+		mu.Lock()
+		passes[in.Table] = append(passes[in.Table], in)
+		ok := fixed
+		mu.Unlock()
+		if in.Table == "events" && !ok {
+			return activities.TableResult{}, temporal.NewNonRetryableApplicationError("writing s3://b/k was denied: the role's permission policy must allow s3:PutObject",
+				string(s3dest.KindPutDenied), nil, activities.FailureDetails{ShardsWritten: 7})
+		}
+		return s.fakeExport(ctx, in)
+	})
+	s.env.OnActivity(a.WriteReceipt, mock.Anything, mock.Anything).Return(nil).Once()
+	var parked Progress
+	s.env.RegisterDelayedCallback(func() {
+		v, err := s.env.QueryWorkflow(QueryProgress)
+		s.NoError(err)
+		s.NoError(v.Get(&parked))
+		mu.Lock()
+		fixed = true
+		mu.Unlock()
+		s.env.SignalWorkflow(SignalRetry, RetryRequest{Note: "policy fixed"})
+	}, 30*time.Minute)
+	s.env.ExecuteWorkflow(ExportAccount, ExportInput{Account: testAccount()})
+	s.NoError(s.env.GetWorkflowError())
+
+	s.Equal(StateWaitingForFix, parked.State)
+	s.Equal(StateFailed, parked.Tables["events"].State)
+	s.Contains(parked.Tables["events"].LastError, "s3:PutObject")
+	for _, t := range config.DefaultTables {
+		if t == "events" {
+			s.Require().Len(passes[t], 2, "events is exported again after the fix")
+			s.Equal(7, passes[t][1].MinShards, "the second pass overwrites every index the failed one wrote")
+			continue
+		}
+		s.Len(passes[t], 1, "finished table %s must not be exported again", t)
+	}
+}
+
+func (s *exportSuite) TestUnexpectedFailureFailsAtOnce() {
 	var a *activities.Activities
 	s.env.OnActivity(a.CheckAccess, mock.Anything, mock.Anything).Return(nil)
 	s.env.OnActivity(a.ExportTable, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.ExportTableInput) (activities.TableResult, error) {
 		if in.Table == "events" {
-			return activities.TableResult{}, temporal.NewNonRetryableApplicationError("writing was denied", string(s3dest.KindPutDenied), nil)
+			return activities.TableResult{}, temporal.NewNonRetryableApplicationError("bug", "SomethingElse", nil)
 		}
 		return s.fakeExport(ctx, in)
 	})
@@ -150,11 +209,31 @@ func (s *exportSuite) TestFailedTableMeansNoReceipt() {
 	err := s.env.GetWorkflowError()
 	s.Error(err)
 	s.Contains(err.Error(), "events")
-	s.Contains(err.Error(), "writing was denied")
 	var appErr *temporal.ApplicationError
 	s.True(errors.As(err, &appErr))
-	s.Equal(string(s3dest.KindPutDenied), appErr.Type(), "the dump fails with the cause's type")
-	// WriteReceipt has no expectation: AssertExpectations and the mock fail if it is called.
+	s.Equal("SomethingElse", appErr.Type(), "the dump fails with the cause's type")
+	s.Less(s.env.Now().Sub(time.Date(2023, 3, 14, 4, 3, 7, 0, time.UTC)), time.Minute, "no parking for a non-configuration failure")
+	// WriteReceipt has no expectation: the mock fails the test if it is called.
+}
+
+func TestParkDeadline(t *testing.T) {
+	at := func(h, m int) time.Time { return time.Date(2023, 3, 14, h, m, 0, 0, time.UTC) }
+	cases := []struct {
+		started time.Time
+		times   []string
+		want    time.Time
+	}{
+		{at(4, 3), []string{"04:00", "15:00"}, at(14, 50)},
+		{at(15, 1), []string{"04:00", "15:00"}, at(3, 50).Add(24 * time.Hour)},
+		{at(4, 3), []string{"04:00"}, at(3, 50).Add(24 * time.Hour)},
+		{at(3, 55), []string{"04:00"}, at(3, 50).Add(24 * time.Hour)}, // a manual run just before: next day's
+		{at(4, 3), nil, at(14, 3)},
+	}
+	for _, c := range cases {
+		if got := parkDeadline(c.started, c.times); !got.Equal(c.want) {
+			t.Errorf("parkDeadline(%s, %v) = %s, want %s", c.started, c.times, got, c.want)
+		}
+	}
 }
 
 func (s *exportSuite) TestRerunSignalReexportsTableAndPadsShards() {

@@ -14,6 +14,8 @@ const (
 
 	// SignalRerun re-exports the whole dump or chosen tables and rewrites the receipt.
 	SignalRerun = "rerun"
+	// SignalRetry resumes a dump waiting for a fix (state waiting_for_fix).
+	SignalRetry = "retry"
 	// QueryProgress returns the dump's per-table Progress.
 	QueryProgress = "progress"
 )

@@ -7,7 +7,6 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -259,39 +258,92 @@ func TestExporterCanOnlyPut(t *testing.T) {
 	}
 }
 
-func TestMisconfigurationFailsFastAndClearly(t *testing.T) {
+// TestMisconfigurationParksWithAClearMessage: each misconfiguration stops the dump at once
+// (no retries burnt) in the visible state waiting_for_fix, with the cause as the type and a
+// message naming the fix. Fixing it and signalling retry finishes the dump.
+func TestMisconfigurationParksWithAClearMessage(t *testing.T) {
 	cases := map[string]struct {
 		acc      config.Account
 		kind     s3dest.Kind
 		contains string
+		fix      func(t *testing.T)
 	}{
-		"put denied":     {account("denied", devstack.DeniedBucket), s3dest.KindPutDenied, "s3:PutObject"},
-		"missing bucket": {account("missing", devstack.MissingBucket), s3dest.KindBucketNotFound, "does not exist"},
-		"unknown kms key": {func() config.Account {
+		"put denied":     {acc: account("denied", devstack.DeniedBucket), kind: s3dest.KindPutDenied, contains: "s3:PutObject"},
+		"missing bucket": {acc: account("missing", devstack.MissingBucket), kind: s3dest.KindBucketNotFound, contains: "does not exist", fix: createMissingBucket},
+		"unknown kms key": {acc: func() config.Account {
 			a := account("kms", devstack.CustomerBucket)
 			a.KMSKeyARN = "no-such-key"
 			return a
-		}(), s3dest.KindKMSDenied, "kms:GenerateDataKey"},
+		}(), kind: s3dest.KindKMSDenied, contains: "kms:GenerateDataKey"},
 	}
-	for name, tc := range cases {
+	for name, tcase := range cases {
 		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
 			start := time.Now()
-			_, err := runDump(t, tc.acc)
-			if err == nil {
-				t.Fatal("dump succeeded")
+			run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+				ID: workflows.ScheduleID(tcase.acc.ID) + "-" + time.Now().UTC().Format(time.RFC3339Nano), TaskQueue: workflows.TaskQueue,
+			}, workflows.ExportWorkflowName, workflows.ExportInput{Account: tcase.acc})
+			if err != nil {
+				t.Fatal(err)
 			}
-			var appErr *temporal.ApplicationError
-			if !errors.As(err, &appErr) || appErr.Type() != string(tc.kind) {
-				t.Fatalf("want failure type %s, got %v", tc.kind, err)
-			}
-			if !strings.Contains(err.Error(), tc.contains) {
-				t.Errorf("message %q should mention %q", err, tc.contains)
-			}
+			p := waitForState(t, ctx, run.GetID(), workflows.StateWaitingForFix)
 			if time.Since(start) > time.Minute {
-				t.Errorf("misconfiguration took %s to fail: it must not be retried", time.Since(start))
+				t.Errorf("took %s to park: misconfiguration must not be retried", time.Since(start))
 			}
-			assertNoSecrets(t, err.Error())
+			if p.Parked == nil || p.Parked.Type != string(tcase.kind) {
+				t.Fatalf("parked %+v, want type %s", p.Parked, tcase.kind)
+			}
+			if !strings.Contains(p.Parked.Message, tcase.contains) {
+				t.Errorf("message %q should mention %q", p.Parked.Message, tcase.contains)
+			}
+			assertNoSecrets(t, p.Parked.Message)
+			desc, err := tc.DescribeWorkflowExecution(ctx, run.GetID(), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sa := desc.WorkflowExecutionInfo.SearchAttributes.GetIndexedFields()["ExportState"]; sa == nil || !strings.Contains(string(sa.Data), workflows.StateWaitingForFix) {
+				t.Errorf("ExportState search attribute = %v", sa)
+			}
+			if tcase.fix == nil {
+				if err := tc.TerminateWorkflow(ctx, run.GetID(), "", "test done"); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			tcase.fix(t)
+			if err := tc.SignalWorkflow(ctx, run.GetID(), "", workflows.SignalRetry, workflows.RetryRequest{Note: "fixed"}); err != nil {
+				t.Fatal(err)
+			}
+			var res workflows.ExportResult
+			if err := run.Get(ctx, &res); err != nil {
+				t.Fatalf("dump did not finish after the fix: %v", err)
+			}
+			if len(res.Receipt.Tables) != 6 {
+				t.Errorf("receipt after the fix has %d tables", len(res.Receipt.Tables))
+			}
 		})
+	}
+}
+
+func createMissingBucket(t *testing.T) {
+	if _, err := stack.RootS3().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(devstack.MissingBucket)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitForState(t *testing.T, ctx context.Context, id, state string) workflows.Progress {
+	t.Helper()
+	var p workflows.Progress
+	for {
+		v, err := tc.QueryWorkflow(ctx, id, "", workflows.QueryProgress)
+		if err == nil && v.Get(&p) == nil && p.State == state {
+			return p
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("workflow %s never reached %s (last %+v, %v)", id, state, p, err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
