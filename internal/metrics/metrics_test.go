@@ -32,7 +32,7 @@ func TestExporterAndTemporalMetricsAreServed(t *testing.T) {
 	h := r.Temporal().WithTags(map[string]string{"namespace": "default", "task-queue": "q"})
 	h.Counter("temporal_request").Inc(2)
 	h.WithTags(map[string]string{"operation": "Poll"}).Counter("temporal_request").Inc(1) // extra label: dropped
-	r.Temporal().Counter("temporal_request").Inc(1)                                         // missing labels: ""
+	r.Temporal().Counter("temporal_request").Inc(1)                                       // missing labels: ""
 	h.Gauge("temporal_num_pollers").Update(3)
 	h.Timer("temporal.activity.execution.latency").Record(20 * time.Millisecond)
 	r.Temporal().Gauge("temporal_request").Update(1) // same name, other kind: ignored, no panic
