@@ -71,6 +71,66 @@ func eventBatches(b *testing.B, rows, batchRows int) (*arrow.Schema, []arrow.Rec
 	return schema, batches
 }
 
+// nestedEventBatches builds event-like rows with a RECORD, a REPEATED
+// STRING and a REPEATED RECORD (attribution touchpoints), the nested shapes
+// of the exported tables.
+func nestedEventBatches(b *testing.B, rows, batchRows int) (*arrow.Schema, []arrow.RecordBatch) {
+	b.Helper()
+	touchpoint := arrow.StructOf(
+		arrow.Field{Name: "channel", Type: arrow.BinaryTypes.String, Nullable: true},
+		arrow.Field{Name: "timestamp", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}, Nullable: true},
+		arrow.Field{Name: "weight", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+	)
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "event_id", Type: arrow.BinaryTypes.String},
+		{Name: "properties", Type: arrow.StructOf(
+			arrow.Field{Name: "utm_source", Type: arrow.BinaryTypes.String, Nullable: true},
+			arrow.Field{Name: "page", Type: arrow.StructOf(
+				arrow.Field{Name: "url", Type: arrow.BinaryTypes.String, Nullable: true},
+				arrow.Field{Name: "title", Type: arrow.BinaryTypes.String, Nullable: true},
+			), Nullable: true},
+		), Nullable: true},
+		{Name: "tags", Type: arrow.ListOfField(arrow.Field{Name: "item", Type: arrow.BinaryTypes.String})},
+		{Name: "touchpoints", Type: arrow.ListOfField(arrow.Field{Name: "item", Type: touchpoint})},
+	}, nil)
+	r := rand.New(rand.NewPCG(3, 4))
+	channels := []string{"paid_search", "organic", "email", "direct", "social"}
+	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	var batches []arrow.RecordBatch
+	for done := 0; done < rows; done += batchRows {
+		bld := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+		for i := done; i < min(done+batchRows, rows); i++ {
+			bld.Field(0).(*array.StringBuilder).Append(fmt.Sprintf("%016x-%08x", r.Uint64(), i))
+			pb := bld.Field(1).(*array.StructBuilder)
+			pb.Append(true)
+			pb.FieldBuilder(0).(*array.StringBuilder).Append(fmt.Sprintf("s%d", r.IntN(20)))
+			page := pb.FieldBuilder(1).(*array.StructBuilder)
+			page.Append(true)
+			page.FieldBuilder(0).(*array.StringBuilder).Append(fmt.Sprintf("https://example.com/p/%d", r.IntN(500)))
+			page.FieldBuilder(1).(*array.StringBuilder).Append(fmt.Sprintf("Page %d", r.IntN(500)))
+			tb := bld.Field(2).(*array.ListBuilder)
+			tb.Append(true)
+			for range r.IntN(4) {
+				tb.ValueBuilder().(*array.StringBuilder).Append(channels[r.IntN(len(channels))])
+			}
+			lb := bld.Field(3).(*array.ListBuilder)
+			lb.Append(true)
+			sb := lb.ValueBuilder().(*array.StructBuilder)
+			for k := range r.IntN(6) {
+				sb.Append(true)
+				sb.FieldBuilder(0).(*array.StringBuilder).Append(channels[r.IntN(len(channels))])
+				sb.FieldBuilder(1).(*array.TimestampBuilder).Append(arrow.Timestamp(start.Add(time.Duration(i*60+k) * time.Second).UnixMicro()))
+				sb.FieldBuilder(2).(*array.Float64Builder).Append(r.Float64())
+			}
+		}
+		rec := bld.NewRecordBatch()
+		bld.Release()
+		b.Cleanup(rec.Release)
+		batches = append(batches, rec)
+	}
+	return schema, batches
+}
+
 // countBytes is an io.Writer that only counts.
 type countBytes int64
 
@@ -81,7 +141,18 @@ func (c *countBytes) Write(p []byte) (int, error) { *c += countBytes(len(p)); re
 func BenchmarkWriter(b *testing.B) {
 	const rows, batchRows = 200_000, 16_384
 	schema, batches := eventBatches(b, rows, batchRows)
+	benchmarkWriters(b, schema, batches, rows)
+}
 
+// BenchmarkWriterNested is BenchmarkWriter on rows with RECORD and REPEATED
+// columns.
+func BenchmarkWriterNested(b *testing.B) {
+	const rows, batchRows = 100_000, 16_384
+	schema, batches := nestedEventBatches(b, rows, batchRows)
+	benchmarkWriters(b, schema, batches, rows)
+}
+
+func benchmarkWriters(b *testing.B, schema *arrow.Schema, batches []arrow.RecordBatch, rows int) {
 	b.Run("parquetenc", func(b *testing.B) {
 		var size countBytes
 		for range b.N {

@@ -25,27 +25,35 @@ const (
 )
 
 // column holds one leaf column: its schema, its pending page (values copied
-// out of Arrow, in compact typed slices) and its row-group statistics.
+// out of Arrow, in compact typed slices, with their levels) and its row-group
+// statistics.
 type column struct {
-	index       int
-	name        string
-	arrowType   arrow.DataType
-	optional    bool
-	maxDef      int32
-	path        []string // the library's internal path: root, column
-	key         string   // common.PathToStr(path): key of the library's page and dictionary maps
-	store       storage
-	width       int   // bytes per value for fixed-width storage (FIXED_LEN_BYTE_ARRAY length for decimals)
-	scale       int32 // decimal256 scale, for the text form
-	dictCapable bool
-	dictTag     *common.Tag // the handler's Info: PLAIN_DICTIONARY for dictionary-capable columns
-	plainTag    *common.Tag
+	name         string   // dotted path of exact names, for error messages
+	pathInSchema []string // exact names from the top-level column down to the leaf
+	arrowType    arrow.DataType
+	optional     bool  // the leaf element is OPTIONAL
+	maxDef       int32 // definition level of a present value
+	maxRep       int32 // repetition level of a leaf under lists (0: not repeated)
+	steps        []step
+	part         intervalPart
+	elem         int      // index of the leaf's schema element
+	path         []string // the library's internal path, root first
+	key          string   // common.PathToStr(path): key of the library's page and dictionary maps
+	store        storage
+	width        int   // bytes per value for fixed-width storage (FIXED_LEN_BYTE_ARRAY length for decimals)
+	scale        int32 // decimal256 scale, for the text form
+	dictCapable  bool
+	dictTag      *common.Tag // the handler's Info: PLAIN_DICTIONARY for dictionary-capable columns
+	plainTag     *common.Tag
 
-	// Pending page: n values; defs only for OPTIONAL columns; exactly one of
-	// the typed slices is used (NULLs hold a zero value there).
+	// Pending page: n level entries (one per row for a flat column); defs
+	// only when maxDef > 0, reps only when maxRep > 0; exactly one of the
+	// typed slices is used, with one value per entry (entries without a
+	// value hold a zero value there).
 	n         int
 	pageBytes int64
 	defs      []int32
+	reps      []int32
 	bools     []bool
 	i32       []int32
 	i64       []int64
@@ -54,6 +62,10 @@ type column struct {
 	arena     []byte // BYTE_ARRAY values back to back
 	ends      []int  // end offset in arena of each value
 
+	// entries is scratch space for the level entries of one row of a nested
+	// column.
+	entries []entry
+
 	// Row-group state.
 	dict      dictState
 	dictSeen  int   // entries of the library's dictionary already measured
@@ -61,38 +73,142 @@ type column struct {
 	stats     chunkStats
 }
 
-// addRowSizes adds this column's size estimate of rows [from, from+len(sizes))
-// to sizes. Only values count, never batch boundaries.
-func (c *column) addRowSizes(arr arrow.Array, from int, sizes []int64) {
-	nulls := c.optional && arr.NullN() > 0
-	switch c.store {
-	case storeBytes:
-		if isDecimal256(c.arrowType) {
-			for k := range sizes {
-				if nulls && arr.IsNull(from+k) {
-					sizes[k] += nullBytes
-				} else {
-					sizes[k] += decimal256TextBytes
-				}
-			}
-			return
+// entry is one level entry of a nested leaf: its levels and the index of its
+// value in the leaf's Arrow array, or -1 when it has no value (def < maxDef).
+type entry struct {
+	def, rep int32
+	value    int
+}
+
+// nested reports whether the leaf lies under a RECORD, REPEATED or INTERVAL
+// group, whose levels come from walking the groups' arrays.
+func (c *column) nested() bool { return len(c.steps) > 0 }
+
+// leafArray returns the Arrow array that holds the leaf's values, found by
+// following the steps from the top-level column's array: the walk's entries
+// index into it.
+func (c *column) leafArray(arr arrow.Array) arrow.Array {
+	for _, s := range c.steps {
+		switch s.kind {
+		case stepStruct:
+			arr = arr.(*array.Struct).Field(s.field)
+		case stepList:
+			arr = arr.(array.ListLike).ListValues()
 		}
+	}
+	return arr
+}
+
+// walk appends to c.entries the level entries of value i of arr, the array
+// at steps[k:] (k = 0: the top-level column), given the definition and
+// repetition levels reached so far. This is the Dremel record shredding done
+// column by column straight from the Arrow validity bitmaps and list offsets.
+func (c *column) walk(k int, arr arrow.Array, i int, def, rep int32) error {
+	if k == len(c.steps) {
+		if arr.IsNull(i) {
+			if !c.optional {
+				return fmt.Errorf("NULL in the non-nullable field %q", c.name)
+			}
+			c.entries = append(c.entries, entry{def: def, rep: rep, value: -1})
+			return nil
+		}
+		if c.optional {
+			def++
+		}
+		c.entries = append(c.entries, entry{def: def, rep: rep, value: i})
+		return nil
+	}
+	s := &c.steps[k]
+	if arr.IsNull(i) {
+		if !s.optional {
+			return fmt.Errorf("NULL in the non-nullable field %q", s.name)
+		}
+		c.entries = append(c.entries, entry{def: def, rep: rep, value: -1})
+		return nil
+	}
+	if s.optional {
+		def++
+	}
+	switch s.kind {
+	case stepStruct:
+		return c.walk(k+1, arr.(*array.Struct).Field(s.field), i, def, rep)
+	case stepInterval:
+		return c.walk(k+1, arr, i, def, rep)
+	}
+	// stepList: an empty list is one entry at the list's own level, which
+	// keeps it distinct from a NULL list (one level lower).
+	list := arr.(array.ListLike)
+	start, end := list.ValueOffsets(i)
+	if start == end {
+		c.entries = append(c.entries, entry{def: def, rep: rep, value: -1})
+		return nil
+	}
+	values := list.ListValues()
+	for j := start; j < end; j++ {
+		if j > start {
+			rep = s.rep
+		}
+		if err := c.walk(k+1, values, int(j), def+1, rep); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rowEntries computes the level entries of row i of the top-level array arr
+// into c.entries.
+func (c *column) rowEntries(arr arrow.Array, i int) error {
+	c.entries = c.entries[:0]
+	return c.walk(0, arr, i, 0, 0)
+}
+
+// sizer returns the size estimate of value i of the leaf array arr (i < 0:
+// no value). Only values count, never batch boundaries.
+func (c *column) sizer(arr arrow.Array) func(int) int64 {
+	if c.store == storeBytes && !isDecimal256(c.arrowType) {
 		lens := byteLengths(arr)
+		return func(i int) int64 {
+			if i < 0 {
+				return nullBytes
+			}
+			return int64(lens(i)) + 4
+		}
+	}
+	w := int64(c.width)
+	if isDecimal256(c.arrowType) {
+		w = decimal256TextBytes
+	}
+	return func(i int) int64 {
+		if i < 0 {
+			return nullBytes
+		}
+		return w
+	}
+}
+
+// addRowSizes adds this column's size estimate of rows [from, from+len(sizes))
+// of the top-level array arr to sizes. For a nested leaf, a row's estimate is
+// the sum over its level entries, so large arrays make large rows.
+func (c *column) addRowSizes(arr arrow.Array, from int, sizes []int64) {
+	if !c.nested() {
+		size := c.sizer(arr)
+		nulls := c.optional && arr.NullN() > 0
 		for k := range sizes {
 			if nulls && arr.IsNull(from+k) {
 				sizes[k] += nullBytes
 			} else {
-				sizes[k] += int64(lens(from+k)) + 4
+				sizes[k] += size(from + k)
 			}
 		}
-	default:
-		w := int64(c.width)
-		for k := range sizes {
-			if nulls && arr.IsNull(from+k) {
-				sizes[k] += nullBytes
-			} else {
-				sizes[k] += w
-			}
+		return
+	}
+	size := c.sizer(c.leafArray(arr))
+	for k := range sizes {
+		// A NULL in a non-nullable field stops the walk; appendRange reports
+		// it.
+		_ = c.rowEntries(arr, from+k)
+		for _, e := range c.entries {
+			sizes[k] += size(e.value)
 		}
 	}
 }
@@ -114,97 +230,132 @@ func byteLengths(arr arrow.Array) func(int) int {
 	panic(fmt.Sprintf("parquetenc: %T is not a byte array", arr))
 }
 
-// appendRange copies rows [from, to) of arr into the pending page, flushing
-// the page whenever it reaches the page size.
+// appendRange copies rows [from, to) of the top-level array arr into the
+// pending page, flushing the page whenever it reaches the page size. Pages
+// end only between rows: a row's entries never span two pages (readers that
+// skip pages by row count rely on it).
 func (c *column) appendRange(w *Writer, arr arrow.Array, from, to int) error {
+	if !c.nested() {
+		put, err := c.appender(arr)
+		if err != nil {
+			return err
+		}
+		nulls := c.optional && arr.NullN() > 0
+		for i := from; i < to; i++ {
+			if nulls && arr.IsNull(i) {
+				c.pageBytes += put(-1)
+				c.defs = append(c.defs, 0)
+			} else {
+				c.pageBytes += put(i)
+				if c.optional {
+					c.defs = append(c.defs, 1)
+				}
+			}
+			c.n++
+			if c.pageFull(w) {
+				if err := w.flushPage(c); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	put, err := c.appender(c.leafArray(arr))
+	if err != nil {
+		return err
+	}
+	for i := from; i < to; i++ {
+		if err := c.rowEntries(arr, i); err != nil {
+			return fmt.Errorf("row %d: %w", i, err)
+		}
+		for _, e := range c.entries {
+			c.pageBytes += put(e.value)
+			if c.maxDef > 0 {
+				c.defs = append(c.defs, e.def)
+			}
+			if c.maxRep > 0 {
+				c.reps = append(c.reps, e.rep)
+			}
+		}
+		c.n += len(c.entries)
+		if c.pageFull(w) {
+			if err := w.flushPage(c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// appender returns the function that appends value i of the leaf array arr
+// (i < 0: an entry without a value) to the pending page's typed values and
+// returns its size estimate.
+func (c *column) appender(arr arrow.Array) (func(int) int64, error) {
 	switch a := arr.(type) {
 	case *array.Boolean:
-		return appendFixed(w, c, arr, from, to, &c.bools, a.Value)
+		return fixedAppender(c, &c.bools, a.Value), nil
 	case *array.Int64:
-		return appendFixed(w, c, arr, from, to, &c.i64, a.Value)
+		return fixedAppender(c, &c.i64, a.Value), nil
 	case *array.Float64:
-		return appendFixed(w, c, arr, from, to, &c.f64, a.Value)
+		return fixedAppender(c, &c.f64, a.Value), nil
 	case *array.Date32:
-		return appendFixed(w, c, arr, from, to, &c.i32, func(i int) int32 { return int32(a.Value(i)) })
+		return fixedAppender(c, &c.i32, func(i int) int32 { return int32(a.Value(i)) }), nil
 	case *array.Timestamp:
-		return appendFixed(w, c, arr, from, to, &c.i64, func(i int) int64 { return int64(a.Value(i)) })
+		return fixedAppender(c, &c.i64, func(i int) int64 { return int64(a.Value(i)) }), nil
 	case *array.Time64:
-		return appendFixed(w, c, arr, from, to, &c.i64, func(i int) int64 { return int64(a.Value(i)) })
+		return fixedAppender(c, &c.i64, func(i int) int64 { return int64(a.Value(i)) }), nil
 	case *array.Decimal128:
-		return appendFixed(w, c, arr, from, to, &c.dec, a.Value)
+		return fixedAppender(c, &c.dec, a.Value), nil
+	case *array.MonthDayNanoInterval:
+		switch c.part {
+		case intervalMonths:
+			return fixedAppender(c, &c.i32, func(i int) int32 { return a.Value(i).Months }), nil
+		case intervalDays:
+			return fixedAppender(c, &c.i32, func(i int) int32 { return a.Value(i).Days }), nil
+		case intervalNanoseconds:
+			return fixedAppender(c, &c.i64, func(i int) int64 { return a.Value(i).Nanoseconds }), nil
+		}
 	case *array.String:
-		return appendBytes(w, c, arr, from, to, func(i int, b []byte) []byte { return append(b, a.Value(i)...) })
+		return bytesAppender(c, arr, func(i int, b []byte) []byte { return append(b, a.Value(i)...) }), nil
 	case *array.LargeString:
-		return appendBytes(w, c, arr, from, to, func(i int, b []byte) []byte { return append(b, a.Value(i)...) })
+		return bytesAppender(c, arr, func(i int, b []byte) []byte { return append(b, a.Value(i)...) }), nil
 	case *array.Binary:
-		return appendBytes(w, c, arr, from, to, func(i int, b []byte) []byte { return append(b, a.Value(i)...) })
+		return bytesAppender(c, arr, func(i int, b []byte) []byte { return append(b, a.Value(i)...) }), nil
 	case *array.LargeBinary:
-		return appendBytes(w, c, arr, from, to, func(i int, b []byte) []byte { return append(b, a.Value(i)...) })
+		return bytesAppender(c, arr, func(i int, b []byte) []byte { return append(b, a.Value(i)...) }), nil
 	case *array.Decimal256:
 		scale := c.scale
-		return appendBytes(w, c, arr, from, to, func(i int, b []byte) []byte {
+		return bytesAppender(c, arr, func(i int, b []byte) []byte {
 			return appendDecimalText(b, a.Value(i).BigInt(), scale)
-		})
+		}), nil
 	}
-	return fmt.Errorf("unexpected array %T", arr)
+	return nil, fmt.Errorf("unexpected array %T", arr)
 }
 
-// appendFixed appends fixed-width values; get reads value i of the array.
-func appendFixed[T any](w *Writer, c *column, arr arrow.Array, from, to int, dst *[]T, get func(int) T) error {
-	var zero T
-	nulls := c.optional && arr.NullN() > 0
+// fixedAppender appends fixed-width values; get reads value i of the array.
+func fixedAppender[T any](c *column, dst *[]T, get func(int) T) func(int) int64 {
 	width := int64(c.width)
-	for i := from; i < to; i++ {
-		if nulls && arr.IsNull(i) {
+	return func(i int) int64 {
+		if i < 0 {
+			var zero T
 			*dst = append(*dst, zero)
-			c.defs = append(c.defs, 0)
-			c.pageBytes += nullBytes
-		} else {
-			*dst = append(*dst, get(i))
-			if c.optional {
-				c.defs = append(c.defs, 1)
-			}
-			c.pageBytes += width
+			return nullBytes
 		}
-		c.n++
-		if c.pageFull(w) {
-			if err := w.flushPage(c); err != nil {
-				return err
-			}
-		}
+		*dst = append(*dst, get(i))
+		return width
 	}
-	return nil
 }
 
-// appendBytes appends variable-length values; put appends value i's bytes.
-func appendBytes(w *Writer, c *column, arr arrow.Array, from, to int, put func(int, []byte) []byte) error {
-	nulls := c.optional && arr.NullN() > 0
-	fixedEstimate := isDecimal256(c.arrowType)
-	for i := from; i < to; i++ {
-		if nulls && arr.IsNull(i) {
-			c.defs = append(c.defs, 0)
-			c.pageBytes += nullBytes
-		} else {
-			before := len(c.arena)
+// bytesAppender appends variable-length values; put appends value i's bytes.
+func bytesAppender(c *column, arr arrow.Array, put func(int, []byte) []byte) func(int) int64 {
+	size := c.sizer(arr)
+	return func(i int) int64 {
+		if i >= 0 {
 			c.arena = put(i, c.arena)
-			if c.optional {
-				c.defs = append(c.defs, 1)
-			}
-			if fixedEstimate {
-				c.pageBytes += decimal256TextBytes
-			} else {
-				c.pageBytes += int64(len(c.arena)-before) + 4
-			}
 		}
 		c.ends = append(c.ends, len(c.arena))
-		c.n++
-		if c.pageFull(w) {
-			if err := w.flushPage(c); err != nil {
-				return err
-			}
-		}
+		return size(i)
 	}
-	return nil
 }
 
 func (c *column) pageFull(w *Writer) bool {
@@ -220,7 +371,7 @@ func (c *column) buildTable(w *Writer) (*layout.Table, error) {
 		w.zeros = make([]int32, max(n, MaxPageValues))
 	}
 	vals := make([]interface{}, n)
-	valid := func(i int) bool { return !c.optional || c.defs[i] == 1 }
+	valid := func(i int) bool { return c.maxDef == 0 || c.defs[i] == c.maxDef }
 	s := &c.stats
 	for i := 0; i < n; i++ {
 		if !valid(i) {
@@ -293,16 +444,21 @@ func (c *column) buildTable(w *Writer) (*layout.Table, error) {
 		RepetitionType:     parquet.FieldRepetitionType_REQUIRED,
 		Path:               c.path,
 		MaxDefinitionLevel: c.maxDef,
-		MaxRepetitionLevel: 0,
+		MaxRepetitionLevel: c.maxRep,
 		Values:             vals,
 		DefinitionLevels:   w.zeros[:n],
 		RepetitionLevels:   w.zeros[:n],
 		Info:               c.plainTag,
 	}
-	t.Schema = w.pw.SchemaHandler.SchemaElements[c.index+1]
+	t.Schema = w.pw.SchemaHandler.SchemaElements[c.elem]
 	if c.optional {
 		t.RepetitionType = parquet.FieldRepetitionType_OPTIONAL
+	}
+	if c.maxDef > 0 {
 		t.DefinitionLevels = c.defs[:n]
+	}
+	if c.maxRep > 0 {
+		t.RepetitionLevels = c.reps[:n]
 	}
 	if c.dictCapable && c.chooseDictionary(vals) {
 		t.Info = c.dictTag
@@ -340,6 +496,7 @@ func (c *column) afterPage(w *Writer) {
 	c.n = 0
 	c.pageBytes = 0
 	c.defs = c.defs[:0]
+	c.reps = c.reps[:0]
 	c.bools = c.bools[:0]
 	c.i32 = c.i32[:0]
 	c.i64 = c.i64[:0]
@@ -432,6 +589,10 @@ func appendDecimalText(b []byte, unscaled *big.Int, scale int32) []byte {
 // library's are wrong (null counts off for pages starting with a NULL, NaN as
 // bounds).
 type chunkStats struct {
+	// nulls counts the level entries without a value: for a nested leaf that
+	// includes NULL or empty arrays and NULL ancestors, as parquet-mr and
+	// the v2 page header's num_nulls count them. A reader can only
+	// over-estimate NULLs from it, never skip a row group that has one.
 	nulls      int64
 	has        bool // min and max hold at least one value
 	minI, maxI int64

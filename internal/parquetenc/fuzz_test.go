@@ -14,13 +14,19 @@ import (
 )
 
 // fuzzSchema covers the value encodings with the most room for error:
-// variable-length bytes (plain and dictionary), decimals, floats, NULLs.
+// variable-length bytes (plain and dictionary), decimals, floats, NULLs, and
+// the levels of NULL and empty lists and RECORDs, two lists deep.
 var fuzzSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "i", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
 	{Name: "f", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
 	{Name: "s", Type: arrow.BinaryTypes.String, Nullable: true},
 	{Name: "b", Type: arrow.BinaryTypes.Binary, Nullable: false},
 	{Name: "d", Type: &arrow.Decimal128Type{Precision: 38, Scale: 9}, Nullable: true},
+	{Name: "l", Type: arrow.ListOfField(arrow.Field{Name: "item", Type: arrow.PrimitiveTypes.Int64, Nullable: true}), Nullable: true},
+	{Name: "r", Type: arrow.ListOf(arrow.StructOf(
+		arrow.Field{Name: "s", Type: arrow.BinaryTypes.String, Nullable: true},
+		arrow.Field{Name: "t", Type: arrow.ListOfField(arrow.Field{Name: "item", Type: arrow.BinaryTypes.String})},
+	)), Nullable: false},
 }, nil)
 
 // fuzzBytes reads the fuzzer's input as a stream, yielding zeros once it
@@ -46,7 +52,7 @@ func fuzzRecord(data []byte) (arrow.RecordBatch, [][]any) {
 	var expected [][]any
 	for len(in.b) > 0 {
 		nulls := in.u8()
-		row := make([]any, 5)
+		row := make([]any, fuzzSchema.NumFields())
 		if nulls&1 != 0 {
 			bld.Field(0).AppendNull()
 		} else {
@@ -84,6 +90,8 @@ func fuzzRecord(data []byte) (arrow.RecordBatch, [][]any) {
 			bld.Field(4).(*array.Decimal128Builder).Append(decimal128.FromBigInt(v))
 			row[4] = v.String()
 		}
+		row[5] = fuzzList(in, bld.Field(5).(*array.ListBuilder), nulls&16 != 0)
+		row[6] = fuzzRecords(in, bld.Field(6).(*array.ListBuilder))
 		expected = append(expected, row)
 	}
 	return bld.NewRecordBatch(), expected
@@ -113,4 +121,63 @@ func FuzzRoundTrip(f *testing.F) {
 			t.Fatalf("split at row %d of %d changes the file", cut, rec.NumRows())
 		}
 	})
+}
+
+// fuzzList appends a NULL, empty or short list<int64> with NULL elements.
+func fuzzList(in *fuzzBytes, b *array.ListBuilder, null bool) any {
+	if null {
+		b.AppendNull()
+		return nil
+	}
+	b.Append(true)
+	vb := b.ValueBuilder().(*array.Int64Builder)
+	l := []any{}
+	for range in.u8() % 4 {
+		if in.u8()&1 != 0 {
+			vb.AppendNull()
+			l = append(l, nil)
+			continue
+		}
+		v := int64(in.u64())
+		vb.Append(v)
+		l = append(l, v)
+	}
+	return l
+}
+
+// fuzzRecords appends a short list of RECORDs (some NULL) holding a
+// string and a list of strings.
+func fuzzRecords(in *fuzzBytes, b *array.ListBuilder) any {
+	b.Append(true)
+	sb := b.ValueBuilder().(*array.StructBuilder)
+	l := []any{}
+	for range in.u8() % 3 {
+		flags := in.u8()
+		if flags&1 != 0 {
+			sb.AppendNull()
+			l = append(l, nil)
+			continue
+		}
+		sb.Append(true)
+		rec := map[string]any{}
+		if flags&2 != 0 {
+			sb.FieldBuilder(0).AppendNull()
+			rec["s"] = nil
+		} else {
+			s := string(in.next(int(in.u8() % 6)))
+			sb.FieldBuilder(0).(*array.StringBuilder).Append(s)
+			rec["s"] = s
+		}
+		tb := sb.FieldBuilder(1).(*array.ListBuilder)
+		tb.Append(true)
+		tags := []any{}
+		for range flags >> 6 {
+			s := string(in.next(int(in.u8() % 4)))
+			tb.ValueBuilder().(*array.StringBuilder).Append(s)
+			tags = append(tags, s)
+		}
+		rec["t"] = tags
+		l = append(l, rec)
+	}
+	return l
 }

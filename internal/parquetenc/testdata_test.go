@@ -513,6 +513,8 @@ func canonicalArrow(t testing.TB, arr arrow.Array, i int) any {
 	switch a := arr.(type) {
 	case *array.Int64:
 		return a.Value(i)
+	case *array.Int32:
+		return int64(a.Value(i))
 	case *array.Float64:
 		return a.Value(i)
 	case *array.Boolean:
@@ -531,13 +533,54 @@ func canonicalArrow(t testing.TB, arr arrow.Array, i int) any {
 		return int64(a.Value(i))
 	case *array.Time64:
 		return int64(a.Value(i))
+	case *array.Struct:
+		st := a.DataType().(*arrow.StructType)
+		m := make(map[string]any, st.NumFields())
+		for k, f := range st.Fields() {
+			m[f.Name] = canonicalArrow(t, a.Field(k), i)
+		}
+		return m
+	case array.ListLike:
+		start, end := a.ValueOffsets(i)
+		l := make([]any, 0, end-start)
+		for j := start; j < end; j++ {
+			l = append(l, canonicalArrow(t, a.ListValues(), int(j)))
+		}
+		return l
 	}
 	t.Fatalf("unexpected arrow array %T (%s)", arr, arr.DataType())
 	return nil
 }
 
 // sameValue compares canonical values; NaN equals NaN and -0 differs from +0.
+// RECORDs are maps of field names and arrays are slices: a NULL (nil) never
+// equals an empty array or a RECORD of NULLs.
 func sameValue(a, b any) bool {
+	switch x := a.(type) {
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !sameValue(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for k, v := range x {
+			w, ok := y[k]
+			if !ok || !sameValue(v, w) {
+				return false
+			}
+		}
+		return true
+	}
 	fa, okA := a.(float64)
 	fb, okB := b.(float64)
 	if okA && okB {
@@ -558,11 +601,20 @@ func compareRows(t testing.TB, reader string, names []string, got, want [][]any)
 	for i := range want {
 		for c := range want[i] {
 			if !sameValue(got[i][c], want[i][c]) {
-				t.Errorf("%s: row %d column %q = %#v, want %#v", reader, i, names[c], got[i][c], want[i][c])
+				t.Errorf("%s: row %d column %q = %s, want %s", reader, i, names[c], short(got[i][c]), short(want[i][c]))
 				if bad++; bad > 20 {
 					t.FailNow()
 				}
 			}
 		}
 	}
+}
+
+// short formats a value for a failure message, cut to a readable length.
+func short(v any) string {
+	s := fmt.Sprintf("%#v", v)
+	if len(s) > 400 {
+		return s[:400] + "…"
+	}
+	return s
 }

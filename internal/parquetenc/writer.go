@@ -2,10 +2,16 @@
 // Read API returns into one standard parquet file (magic PAR1) whose column
 // chunks are GZIP-compressed, using github.com/xitongsys/parquet-go.
 //
+// Every BigQuery type is written exactly; docs/types.md has the type matrix.
+// RECORD columns become parquet groups and REPEATED columns the standard
+// 3-level LIST, at any depth; INTERVAL becomes a group of its three integer
+// parts and RANGE a group {start, end}.
+//
 // The library is used for what it does well (page encoding, dictionaries,
 // compression, row-group layout) and bypassed where it is slow or wrong:
-// values are marshalled column by column straight from the Arrow arrays (no
-// reflection), row-group and page boundaries are decided here from the row
+// values and their definition and repetition levels are computed column by
+// column straight from the Arrow arrays (no reflection, no per-row Go
+// values), row-group and page boundaries are decided here from the row
 // values alone (so a file does not depend on how rows were split into
 // batches), chunk statistics are computed here (the library miscounts nulls
 // and lets NaN into bounds), and the footer is written here (the library's
@@ -40,7 +46,9 @@ const (
 
 	// MaxPageValues caps the number of values in one page whatever their size,
 	// so that a page of tiny values (NULLs, booleans) does not turn into
-	// millions of boxed values in the library's []interface{} tables.
+	// millions of boxed values in the library's []interface{} tables. Pages
+	// hold whole rows, so one row whose array has more elements makes one
+	// larger page.
 	MaxPageValues = 128 << 10
 
 	// DictionaryBytesLimit is the dictionary size per column chunk above which
@@ -63,9 +71,12 @@ const (
 	// an all-NULL column still closes pages and row groups.
 	nullBytes = 1
 
-	// sizeScanRows is how many rows Append measures at a time while looking
-	// for the end of the row group.
-	sizeScanRows = 4096
+	// sizeScanRows is the most rows Append measures at a time while looking
+	// for the end of the row group; it starts with minSizeScanRows and
+	// doubles, so that a call that ends a row group soon measures few rows
+	// past its end (measuring nested columns means walking their arrays).
+	sizeScanRows    = 4096
+	minSizeScanRows = 128
 
 	// maxPageBytes bounds Options.PageBytes: page sizes are int32 in the
 	// parquet format and the library.
@@ -100,10 +111,11 @@ func resolveOptions(o Options) (Options, error) {
 // Writer encodes Arrow record batches of one table into ONE parquet file
 // written to w. A Writer is not safe for concurrent use.
 type Writer struct {
-	opts Options
-	out  *countingWriter
-	pw   *writer.ParquetWriter
-	cols []*column
+	opts   Options
+	out    *countingWriter
+	pw     *writer.ParquetWriter
+	fields []*field  // top-level columns, in record order
+	cols   []*column // leaf columns, in schema order (the order of column chunks)
 
 	// marshalOut holds the tables handed to the library by the next Flush,
 	// through pw.MarshalFunc.
@@ -111,8 +123,9 @@ type Writer struct {
 	// oneObject is what pw.Objs is set to before a Flush that must encode
 	// marshalOut: the library only calls MarshalFunc when it has objects.
 	oneObject []interface{}
-	// zeros backs the repetition levels (always 0 for flat columns) and the
-	// definition levels of REQUIRED columns; the library only reads them.
+	// zeros backs the levels of columns that have none (repetition levels of
+	// columns outside lists, definition levels of REQUIRED columns outside
+	// OPTIONAL groups); the library only reads them.
 	zeros []int32
 	// rowSizes is scratch space for Append's per-row size estimates.
 	rowSizes []int64
@@ -136,24 +149,25 @@ func NewWriter(w io.Writer, schema *arrow.Schema, opts Options) (*Writer, error)
 	if err != nil {
 		return nil, err
 	}
-	cols, elems, err := buildSchema(schema)
+	ps, err := buildSchema(schema)
 	if err != nil {
 		return nil, err
 	}
 	enc := &Writer{
 		opts:      opts,
 		out:       &countingWriter{w: w},
-		cols:      cols,
+		fields:    ps.fields,
+		cols:      ps.leaves,
 		oneObject: []interface{}{struct{}{}},
 		dictLimit: DictionaryBytesLimit,
 	}
-	if err := enc.newParquetWriter(elems); err != nil {
+	if err := enc.newParquetWriter(ps); err != nil {
 		return nil, err
 	}
 	return enc, nil
 }
 
-func (w *Writer) newParquetWriter(elems []*parquet.SchemaElement) (err error) {
+func (w *Writer) newParquetWriter(ps *parquetSchema) (err error) {
 	defer recoverInto(&err, "creating the parquet writer")
 	// One goroutine: the library would only split pw.Objs, which we keep at
 	// one placeholder object per Flush.
@@ -161,26 +175,33 @@ func (w *Writer) newParquetWriter(elems []*parquet.SchemaElement) (err error) {
 	if err != nil {
 		return fmt.Errorf("parquetenc: writing the parquet header: %w", err)
 	}
+	elems := ps.elems
 	sh := schema.NewSchemaHandlerFromSchemaList(elems)
 	// The handler derived its internal names and page-map keys from the
 	// placeholder names (see buildSchema); from here on the elements carry the
-	// exact column names that go into the footer.
-	for i, c := range w.cols {
-		elems[i+1].Name = c.name
-		sh.Infos[i+1].ExName = c.name
+	// exact names (columns, RECORD fields, LIST's list and element) that go
+	// into the footer, at every nesting level.
+	for i, e := range elems {
+		e.Name = ps.names[i]
+		sh.Infos[i].ExName = ps.names[i]
+	}
+	for _, c := range w.cols {
+		tag := sh.Infos[c.elem]
 		if c.dictCapable {
-			sh.Infos[i+1].Encoding = parquet.Encoding_PLAIN_DICTIONARY
+			tag.Encoding = parquet.Encoding_PLAIN_DICTIONARY
 		}
-		sh.Infos[i+1].OmitStats = true
-		c.dictTag = sh.Infos[i+1]
-		plain := *sh.Infos[i+1]
+		tag.OmitStats = true
+		c.dictTag = tag
+		plain := *tag
 		plain.Encoding = parquet.Encoding_PLAIN
 		c.plainTag = &plain
-		if got := sh.IndexMap[int32(i+1)]; got != c.key {
+		if got := sh.IndexMap[int32(c.elem)]; got != c.key {
 			return fmt.Errorf("parquetenc: column %q: schema handler path %q, want %q", c.name, got, c.key)
 		}
 	}
-	elems[0].Name = rootName
+	if got := len(sh.ValueColumns); got != len(w.cols) {
+		return fmt.Errorf("parquetenc: internal error: schema handler has %d leaves, want %d", got, len(w.cols))
+	}
 	pw.SchemaHandler = sh
 	pw.Footer.Schema = elems
 	createdBy := CreatedBy
@@ -238,9 +259,11 @@ func (w *Writer) Append(rec arrow.RecordBatch, from int64) (consumed int64, flus
 	defer recoverInto(&err, "encoding a record batch")
 
 	end, full := w.rowGroupEnd(rec, from)
-	for i, c := range w.cols {
-		if err := c.appendRange(w, rec.Column(i), int(from), int(end)); err != nil {
-			return 0, false, fmt.Errorf("parquetenc: column %q: %w", c.name, err)
+	for i, f := range w.fields {
+		for _, c := range f.leaves {
+			if err := c.appendRange(w, rec.Column(i), int(from), int(end)); err != nil {
+				return 0, false, fmt.Errorf("parquetenc: column %q: %w", c.name, err)
+			}
 		}
 	}
 	consumed = end - from
@@ -261,16 +284,18 @@ func (w *Writer) checkRecord(rec arrow.RecordBatch, from int64) error {
 	if from < 0 || from > rec.NumRows() {
 		return fmt.Errorf("parquetenc: from %d out of range [0, %d]", from, rec.NumRows())
 	}
-	if int(rec.NumCols()) != len(w.cols) {
-		return fmt.Errorf("parquetenc: record has %d columns, schema has %d", rec.NumCols(), len(w.cols))
+	if int(rec.NumCols()) != len(w.fields) {
+		return fmt.Errorf("parquetenc: record has %d columns, schema has %d", rec.NumCols(), len(w.fields))
 	}
-	for i, c := range w.cols {
+	for i, f := range w.fields {
 		col := rec.Column(i)
-		if !arrow.TypeEqual(col.DataType(), c.arrowType) {
-			return fmt.Errorf("parquetenc: column %q: record type %s, schema type %s", c.name, col.DataType(), c.arrowType)
+		if !arrow.TypeEqual(col.DataType(), f.arrowType) {
+			return fmt.Errorf("parquetenc: column %q: record type %s, schema type %s", f.name, col.DataType(), f.arrowType)
 		}
-		if !c.optional && col.NullN() > 0 {
-			return fmt.Errorf("parquetenc: column %q is not nullable but the record has %d NULLs", c.name, col.NullN())
+		// NULLs in non-nullable nested fields are found while walking the
+		// rows (column.walk).
+		if !f.optional && col.NullN() > 0 {
+			return fmt.Errorf("parquetenc: column %q is not nullable but the record has %d NULLs", f.name, col.NullN())
 		}
 	}
 	return nil
@@ -278,18 +303,23 @@ func (w *Writer) checkRecord(rec arrow.RecordBatch, from int64) error {
 
 // rowGroupEnd returns the row (exclusive) where the open row group reaches
 // RowGroupBytes, or the end of rec, and whether the row group is full. Rows
-// are measured in slices of sizeScanRows, so a large batch that holds many
-// row groups is not measured again to its end on every call.
+// are measured in growing slices (minSizeScanRows doubling up to
+// sizeScanRows), so a large batch that holds many row groups is not measured
+// again to its end on every call. Slicing does not move the boundary: it
+// depends on the sum of per-row sizes only.
 func (w *Writer) rowGroupEnd(rec arrow.RecordBatch, from int64) (end int64, full bool) {
 	n := rec.NumRows()
 	if w.rowSizes == nil {
 		w.rowSizes = make([]int64, sizeScanRows)
 	}
-	for start := from; start < n; start += sizeScanRows {
-		sizes := w.rowSizes[:min(sizeScanRows, n-start)]
+	scan := int64(minSizeScanRows)
+	for start := from; start < n; start, scan = start+scan, min(2*scan, sizeScanRows) {
+		sizes := w.rowSizes[:min(scan, n-start)]
 		clear(sizes)
-		for i, c := range w.cols {
-			c.addRowSizes(rec.Column(i), int(start), sizes)
+		for i, f := range w.fields {
+			for _, c := range f.leaves {
+				c.addRowSizes(rec.Column(i), int(start), sizes)
+			}
 		}
 		for i, s := range sizes {
 			w.groupBytes += s
@@ -406,7 +436,7 @@ func (w *Writer) writeRowGroup() (err error) {
 		md := cc.MetaData
 		// The library records paths with its internal root and column names
 		// and renames them only in WriteStop, which is not used.
-		md.PathInSchema = []string{c.name}
+		md.PathInSchema = c.pathInSchema
 		md.Statistics = c.stats.encode(c)
 		compressed += md.TotalCompressedSize
 	}

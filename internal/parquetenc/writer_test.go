@@ -3,6 +3,7 @@ package parquetenc
 import (
 	"bytes"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/arrow-go/v18/arrow/decimal256"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
@@ -41,7 +44,7 @@ func TestRoundTripTypeMatrix(t *testing.T) {
 
 			path := writeFile(t, data)
 			db := openDuckDB(t)
-			duckRows, duckTypes := readDuckDB(t, db, path, names)
+			duckRows, duckTypes := readDuckDB(t, db, path, tt.schema)
 			compareRows(t, "duckdb", names, duckRows, tt.expected)
 			for i, c := range tt.cols {
 				if duckTypes[i] != c.duckType {
@@ -261,7 +264,7 @@ func TestDictionaryFallback(t *testing.T) {
 	_, rows := readArrow(t, data)
 	compareRows(t, "arrow-go", []string{"s"}, rows, want)
 	path := writeFile(t, data)
-	duckRows, _ := readDuckDB(t, openDuckDB(t), path, []string{"s"})
+	duckRows, _ := readDuckDB(t, openDuckDB(t), path, schema)
 	compareRows(t, "duckdb", []string{"s"}, duckRows, want)
 }
 
@@ -271,14 +274,6 @@ func TestUnsupportedColumns(t *testing.T) {
 		want  error
 		text  string
 	}{
-		"struct": {
-			field: arrow.Field{Name: "rec_col", Type: arrow.StructOf(arrow.Field{Name: "a", Type: arrow.PrimitiveTypes.Int64}), Nullable: true},
-			want:  ErrNestedNotSupported,
-		},
-		"list": {
-			field: arrow.Field{Name: "rep_col", Type: arrow.ListOf(arrow.PrimitiveTypes.Int64)},
-			want:  ErrNestedNotSupported,
-		},
 		"int32": {
 			field: arrow.Field{Name: "small", Type: arrow.PrimitiveTypes.Int32},
 			text:  "int32",
@@ -569,13 +564,15 @@ func duckDescribe(t testing.TB, db *sql.DB, path string) []string {
 }
 
 // readDuckDB reads the file with DuckDB, in file order, and returns the rows
-// in canonical form and DuckDB's column types.
-func readDuckDB(t testing.TB, db *sql.DB, path string, names []string) ([][]any, []string) {
+// in canonical form (read according to the source schema) and DuckDB's
+// column types.
+func readDuckDB(t testing.TB, db *sql.DB, path string, schema *arrow.Schema) ([][]any, []string) {
 	t.Helper()
+	names := fieldNames(schema)
 	types := duckDescribe(t, db, path)
 	exprs := make([]string, len(names))
 	for i, n := range names {
-		exprs[i] = `"` + strings.ReplaceAll(n, `"`, `""`) + `"`
+		exprs[i] = duckIdent(n)
 		if types[i] == "JSON" {
 			// The driver would unmarshal JSON; compare the text.
 			exprs[i] += "::VARCHAR"
@@ -597,8 +594,11 @@ func readDuckDB(t testing.TB, db *sql.DB, path string, names []string) ([][]any,
 			t.Fatal(err)
 		}
 		row := make([]any, len(names))
-		for c := range names {
-			row[c] = canonicalDuck(t, types[c], vals[c])
+		for c, f := range schema.Fields() {
+			if types[c] == "JSON" {
+				f.Metadata = arrow.Metadata{} // read as text
+			}
+			row[c] = canonicalDuck(t, f, vals[c])
 		}
 		out = append(out, row)
 	}
@@ -608,24 +608,140 @@ func readDuckDB(t testing.TB, db *sql.DB, path string, names []string) ([][]any,
 	return out, types
 }
 
-func canonicalDuck(t testing.TB, typ string, v any) any {
+// duckIdent quotes a name for DuckDB SQL.
+func duckIdent(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
+
+// canonicalDuck converts a value of the DuckDB driver to the canonical form,
+// interpreting it by the source column's Arrow field (the driver's Go types
+// alone cannot tell a DATE from a TIMESTAMP at midnight).
+func canonicalDuck(t testing.TB, f arrow.Field, v any) any {
+	if v == nil {
+		return nil
+	}
+	switch ft := f.Type.(type) {
+	case *arrow.StructType:
+		m, ok := v.(map[string]any)
+		if !ok || len(m) != ft.NumFields() {
+			t.Fatalf("duckdb value %#v for %s", v, f.Type)
+		}
+		out := make(map[string]any, len(m))
+		for _, cf := range ft.Fields() {
+			out[cf.Name] = canonicalDuck(t, cf, m[cf.Name])
+		}
+		return out
+	case arrow.ListLikeType:
+		l, ok := v.([]any)
+		if !ok {
+			t.Fatalf("duckdb value %#v for %s", v, f.Type)
+		}
+		out := make([]any, len(l))
+		for i, e := range l {
+			out[i] = canonicalDuck(t, ft.ElemField(), e)
+		}
+		return out
+	case *arrow.MonthDayNanoIntervalType:
+		// Written as STRUCT(months INTEGER, days INTEGER, nanoseconds BIGINT).
+		return canonicalDuck(t, arrow.Field{Type: intervalStruct}, v)
+	}
+	if ext, _ := fieldExtension(f); ext == bigQueryJSON {
+		// Nested JSON values come back unmarshalled: marshal them again
+		// (the test data holds JSON in encoding/json's canonical form).
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
 	switch x := v.(type) {
-	case nil, int64, float64, bool, string:
+	case int32:
+		return int64(x)
+	case int64, float64, bool, string:
 		return x
 	case []byte:
 		return string(x)
 	case duckdb.Decimal:
 		return x.Value.String()
 	case time.Time:
-		switch typ {
-		case "DATE":
+		switch f.Type.ID() {
+		case arrow.DATE32:
 			return daysOf(x)
-		case "TIME":
+		case arrow.TIME64:
 			return int64(x.Hour())*3600e6 + int64(x.Minute())*60e6 + int64(x.Second())*1e6 + int64(x.Nanosecond()/1000)
 		default:
 			return microsOf(x)
 		}
 	}
-	t.Fatalf("unexpected duckdb value %T for %s", v, typ)
+	t.Fatalf("unexpected duckdb value %T for %s", v, f.Type)
 	return nil
+}
+
+// TestParameterizedNumeric covers NUMERIC(P[, S]) and BIGNUMERIC(P[, S]),
+// which the Storage Read API sends as decimal128(P, S) and decimal256(P, S):
+// the smallest FIXED_LEN_BYTE_ARRAY that holds P digits, and exact text.
+func TestParameterizedNumeric(t *testing.T) {
+	type dec struct {
+		field    arrow.Field
+		duckType string
+		length   int // FIXED_LEN_BYTE_ARRAY length; 0 for text
+	}
+	cols := []dec{
+		{arrow.Field{Name: "n10_2", Type: &arrow.Decimal128Type{Precision: 10, Scale: 2}, Nullable: true}, "DECIMAL(10,2)", 5},
+		{arrow.Field{Name: "n20_0", Type: &arrow.Decimal128Type{Precision: 20, Scale: 0}, Nullable: true}, "DECIMAL(20,0)", 9},
+		{arrow.Field{Name: "n1_1", Type: &arrow.Decimal128Type{Precision: 1, Scale: 1}, Nullable: true}, "DECIMAL(1,1)", 1},
+		{arrow.Field{Name: "bn50_10", Type: &arrow.Decimal256Type{Precision: 50, Scale: 10}, Nullable: true}, "VARCHAR", 0},
+	}
+	fields := make([]arrow.Field, len(cols))
+	for i, c := range cols {
+		fields[i] = c.field
+	}
+	schema := arrow.NewSchema(fields, nil)
+	bld := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	defer bld.Release()
+	pow10 := func(n int64) *big.Int { return new(big.Int).Exp(big.NewInt(10), big.NewInt(n), nil) }
+	maxOf := func(p int64) *big.Int { return new(big.Int).Sub(pow10(p), big.NewInt(1)) }
+	var want [][]any
+	values := [][]*big.Int{
+		{maxOf(10), maxOf(20), maxOf(1), maxOf(50)},
+		{new(big.Int).Neg(maxOf(10)), new(big.Int).Neg(maxOf(20)), big.NewInt(-9), new(big.Int).Neg(maxOf(50))},
+		{big.NewInt(1), big.NewInt(0), big.NewInt(0), big.NewInt(-1)},
+		{nil, nil, nil, nil},
+	}
+	for _, row := range values {
+		var r []any
+		for i, v := range row {
+			if v == nil {
+				bld.Field(i).AppendNull()
+				r = append(r, nil)
+				continue
+			}
+			if b, ok := bld.Field(i).(*array.Decimal128Builder); ok {
+				b.Append(decimal128.FromBigInt(v))
+				r = append(r, v.String())
+				continue
+			}
+			bld.Field(i).(*array.Decimal256Builder).Append(decimal256.FromBigInt(v))
+			text := new(big.Rat).SetFrac(v, pow10(10)).FloatString(10)
+			text = strings.TrimRight(strings.TrimRight(text, "0"), ".")
+			r = append(r, text)
+		}
+		want = append(want, r)
+	}
+	rec := bld.NewRecordBatch()
+	defer rec.Release()
+	data := encode(t, schema, Options{}, rec)
+	names := fieldNames(schema)
+	_, rows := readArrow(t, data)
+	compareRows(t, "arrow-go", names, rows, want)
+	path := writeFile(t, data)
+	duckRows, types := readDuckDB(t, openDuckDB(t), path, schema)
+	compareRows(t, "duckdb", names, duckRows, want)
+	md := fileMetadata(t, data)
+	for i, c := range cols {
+		if types[i] != c.duckType {
+			t.Errorf("duckdb type of %q = %s, want %s", c.field.Name, types[i], c.duckType)
+		}
+		if got := md.Schema.Column(i).TypeLength(); c.length > 0 && got != c.length {
+			t.Errorf("%q: FIXED_LEN_BYTE_ARRAY(%d), want %d", c.field.Name, got, c.length)
+		}
+	}
 }
