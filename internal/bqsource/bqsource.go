@@ -21,12 +21,23 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // MaxResponseBytes bounds one ReadRows response. BigQuery sends up to about 100 MiB per
 // response, far above gRPC's 4 MiB default.
 const MaxResponseBytes = 256 << 20
+
+// ReadRetries is how many times in a row Read opens a stream again after a transient failure
+// (UNAVAILABLE, INTERNAL, ABORTED) that delivered no row since the previous one; waits start
+// at ReadRetryBackoff and double. Long reads, and readers that pause (the exporter holds a
+// stream open while its shards wait for upload), may be broken off by the server or the
+// network: this resumes them in place instead of failing the whole table.
+const (
+	ReadRetries      = 4
+	ReadRetryBackoff = time.Second
+)
 
 // Settings say how to reach BigQuery. Zero values mean Google's endpoints with the
 // application default credentials.
@@ -56,6 +67,8 @@ type Client struct {
 	settings Settings
 	meta     *bigquery.Client
 	read     *bqstorage.BigQueryReadClient
+	// retryBackoff is the first wait before a stream is opened again (ReadRetryBackoff).
+	retryBackoff time.Duration
 }
 
 // New connects to BigQuery. project is the default project of the metadata client.
@@ -78,7 +91,7 @@ func New(ctx context.Context, project string, s Settings) (*Client, error) {
 		meta.Close()
 		return nil, fmt.Errorf("bigquery storage read client: %w", err)
 	}
-	return &Client{settings: s, meta: meta, read: read}, nil
+	return &Client{settings: s, meta: meta, read: read, retryBackoff: ReadRetryBackoff}, nil
 }
 
 // Close releases the connections.
@@ -150,29 +163,101 @@ func (s *Session) Schema() (*arrow.Schema, error) {
 }
 
 // Read streams the rows of one stream from offset, handing each record batch to fn. fn must
-// not keep the batch after it returns. An empty table's session may have no stream at all.
+// not keep the batch after it returns, and fn's error is returned as is. An empty table's
+// session may have no stream at all. Read is safe for concurrent use, one call per stream.
+//
+// A stream that breaks with a transient error (see ReadRetries) is opened again at the row
+// after the last one fn received, so fn sees every row once, in order.
 func (c *Client) Read(ctx context.Context, s *Session, stream string, offset int64, fn func(arrow.RecordBatch) error) error {
+	dec := decoder{schema: s.ArrowSchema, mem: memory.DefaultAllocator}
+	failures := 0
+	for {
+		n, err := c.readFrom(ctx, dec, stream, offset, fn)
+		offset += n
+		if err == nil {
+			return nil
+		}
+		var fe fnError
+		if errors.As(err, &fe) {
+			return fe.err
+		}
+		if n > 0 {
+			failures = 0
+		}
+		if ctx.Err() != nil || !transient(err) || failures >= ReadRetries {
+			return classifyStream(err, stream)
+		}
+		wait := c.retryBackoff << failures
+		failures++
+		select {
+		case <-ctx.Done():
+			return classifyStream(ctx.Err(), stream)
+		case <-time.After(wait):
+		}
+	}
+}
+
+// readFrom is one ReadRows call: it returns how many rows fn accepted.
+func (c *Client) readFrom(ctx context.Context, dec decoder, stream string, offset int64, fn func(arrow.RecordBatch) error) (int64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends the call on the server too when we stop early
 	rs, err := c.read.ReadRows(ctx, &storagepb.ReadRowsRequest{ReadStream: stream, Offset: offset})
 	if err != nil {
-		return classifyStream(err, stream)
+		return 0, err
 	}
-	dec := decoder{schema: s.ArrowSchema, mem: memory.DefaultAllocator}
+	var rows int64
 	for {
 		resp, err := rs.Recv()
 		if err == io.EOF {
-			return nil
+			return rows, nil
 		}
 		if err != nil {
-			return classifyStream(err, stream)
+			return rows, err
 		}
 		batch := resp.GetArrowRecordBatch()
-		if batch == nil || len(batch.GetSerializedRecordBatch()) == 0 {
-			continue
+		var got int64
+		if batch != nil && len(batch.GetSerializedRecordBatch()) > 0 {
+			err = dec.each(batch.GetSerializedRecordBatch(), func(rec arrow.RecordBatch) error {
+				if err := fn(rec); err != nil {
+					return fnError{err}
+				}
+				got += rec.NumRows()
+				rows += rec.NumRows()
+				return nil
+			})
+			if err != nil {
+				return rows, err
+			}
 		}
-		if err := dec.each(batch.GetSerializedRecordBatch(), fn); err != nil {
-			return err
+		// A response whose rows do not decode (another framing, say) must fail loudly: reading
+		// on would lose its rows and shift every later offset.
+		if want := resp.GetRowCount(); want > 0 && got != want {
+			return rows, fmt.Errorf("ReadRows response at row %d declares %d rows, %d decoded: %w", offset+rows-got, want, got, errFraming)
 		}
 	}
+}
+
+// fnError carries the caller's own error through the decoder, so it is never retried.
+type fnError struct{ err error }
+
+func (e fnError) Error() string { return e.err.Error() }
+func (e fnError) Unwrap() error { return e.err }
+
+var errFraming = errors.New("Arrow record batch does not match the response's row count")
+
+// transient reports a stream failure worth reading again from the last row received: the
+// connection or the server broke off (BigQuery resets long or slow streams), not a
+// misconfiguration or bad request, which a retry cannot fix.
+func transient(err error) bool {
+	st, ok := status.FromError(err)
+	if !ok {
+		return false
+	}
+	switch st.Code() {
+	case codes.Unavailable, codes.Internal, codes.Aborted:
+		return true
+	}
+	return false
 }
 
 // decoder turns one ArrowRecordBatch message into records. BigQuery sends the schema once,

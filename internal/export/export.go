@@ -2,11 +2,20 @@
 // customer's bucket. It is the data path of the ExportTable activity, free of Temporal so it
 // can be tested and benchmarked on its own.
 //
-// Resumability: shard boundaries depend only on the rows (row groups are cut by the rows'
-// sizes, shards at row-group boundaries), so re-reading a stream from the offset where shard k
-// began reproduces shard k and every shard after it byte for byte. A retry resumes from the
-// last recorded Progress and overwrites, with identical content, any shard a lost heartbeat
-// did not record; it never leaves a stale extra shard behind.
+// Order: a table's shards are numbered in a global order that only the session fixes: every
+// shard of stream 0, then every shard of stream 1, and so on. A shard never spans two streams.
+// The streams are read and encoded in parallel into local files, but shards are uploaded one
+// at a time, strictly in that order; a stream's finished shards wait on local disk until every
+// earlier stream has been uploaded (see Exporter.BufferBytes for the bound).
+//
+// Resumability: within a stream, shard boundaries depend only on that stream's rows (row
+// groups are cut by the rows' sizes, a shard at the first row-group boundary at or past the
+// target size), so re-reading a stream from the offset where one of its shards began
+// reproduces that shard and every later shard of the stream byte for byte, whatever the batch
+// boundaries. Progress names the first position not yet uploaded; a retry resumes there (that
+// stream from that offset, every later stream from 0) and overwrites, with identical content
+// under identical keys, any shard a lost heartbeat did not record. It never leaves a stale
+// extra shard behind.
 package export
 
 import (
@@ -14,7 +23,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"slices"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
@@ -25,15 +37,29 @@ import (
 	"github.com/dreamdata/destination-aws-s3/internal/s3dest"
 )
 
-// DefaultTargetShardBytes is the shard size a table is cut at. A shard ends at the first
-// row-group boundary at or past it, so shards overshoot by at most one row group.
-const DefaultTargetShardBytes = 256 << 20
+// Limits of the data path. Zero values of the matching Exporter fields mean these.
+const (
+	// DefaultTargetShardBytes is the shard size a table is cut at. A shard ends at the first
+	// row-group boundary at or past it, so shards overshoot by at most one row group.
+	DefaultTargetShardBytes = 256 << 20
+	// DefaultMaxStreams is how many streams of a table are read and encoded at once, and how
+	// many the ExportTable activity asks BigQuery for. Each costs one encoder (about one row
+	// group of memory) and one shard being written on local disk.
+	DefaultMaxStreams = 4
+	// DefaultBufferBytes bounds the finished shards that wait on local disk for an earlier
+	// stream to be uploaded.
+	DefaultBufferBytes = 2 << 30
+	// DefaultReadyShards is how many finished shards of the stream being uploaded may wait
+	// behind the shard being uploaded: 1 lets shard n+1 be encoded while shard n uploads.
+	DefaultReadyShards = 1
+)
 
 // ParquetContentType is sent with every shard. Shards are never gzip-wrapped as a whole and
 // never carry Content-Encoding: gzip: the GZIP codec is inside the parquet file.
 const ParquetContentType = "application/vnd.apache.parquet"
 
-// Reader reads the streams of an open session.
+// Reader reads the streams of an open session. Read must be safe for concurrent use on
+// different streams, hand fn the stream's rows in order from offset, and return fn's error.
 type Reader interface {
 	Read(ctx context.Context, s *bqsource.Session, stream string, offset int64, fn func(arrow.RecordBatch) error) error
 }
@@ -54,10 +80,13 @@ type Job struct {
 // free of secrets (the session name is an opaque handle, readable only with BigQuery access).
 type Progress struct {
 	Session *bqsource.Session `json:"session"`
-	// Stream and Offset are where the next unfinished shard starts.
+	// Stream and Offset are the first position, in the global shard order, not yet uploaded:
+	// the next shard starts at row Offset of stream Stream. Stream equal to the number of
+	// streams means every stream is uploaded (only the empty or padding shards may be left).
 	Stream int   `json:"stream"`
 	Offset int64 `json:"offset"`
-	// Files are the shards uploaded so far, in index order.
+	// Files are the shards uploaded so far, in index order: exactly the shards before
+	// (Stream, Offset).
 	Files []receipt.File `json:"files"`
 }
 
@@ -70,6 +99,10 @@ func (p *Progress) Rows() (n int64) {
 }
 
 // Exporter runs table exports. Its fields are injected; it is safe for concurrent use.
+//
+// Local disk use per Run is at most about BufferBytes + (MaxStreams + ReadyShards + 1) ×
+// (TargetShardBytes + one row group); memory about MaxStreams × (one row group + one Arrow
+// batch) plus the uploader's part buffers.
 type Exporter struct {
 	Reader Reader
 	Writer s3dest.Writer
@@ -77,12 +110,55 @@ type Exporter struct {
 	TargetShardBytes int64
 	// RowGroupBytes: zero means the encoder's default.
 	RowGroupBytes int64
-	// TempDir holds a shard while it is written and uploaded; empty means os.TempDir().
+	// TempDir holds shards while they are written and until they are uploaded; empty means
+	// os.TempDir().
 	TempDir string
+	// MaxStreams is how many streams are read and encoded at once; zero means
+	// DefaultMaxStreams.
+	MaxStreams int
+	// BufferBytes bounds the bytes of finished shards waiting on local disk for an earlier
+	// stream to be uploaded; zero means DefaultBufferBytes. While it is reached, streams ahead
+	// of the one being uploaded pause before starting a shard (they never drop rows). The
+	// stream being uploaded never waits for it, so any budget, even one smaller than a shard,
+	// makes progress.
+	BufferBytes int64
+	// ReadyShards: zero means DefaultReadyShards.
+	ReadyShards int
 }
 
-// Run exports the rows of p.Session (which the caller opened, or resumed from a heartbeat),
-// calling record after every uploaded shard with the progress to resume from.
+func (e *Exporter) targetShardBytes() int64 {
+	if e.TargetShardBytes <= 0 {
+		return DefaultTargetShardBytes
+	}
+	return e.TargetShardBytes
+}
+
+func (e *Exporter) maxStreams() int {
+	if e.MaxStreams <= 0 {
+		return DefaultMaxStreams
+	}
+	return e.MaxStreams
+}
+
+func (e *Exporter) bufferBytes() int64 {
+	if e.BufferBytes <= 0 {
+		return DefaultBufferBytes
+	}
+	return e.BufferBytes
+}
+
+func (e *Exporter) readyShards() int {
+	if e.ReadyShards <= 0 {
+		return DefaultReadyShards
+	}
+	return e.ReadyShards
+}
+
+// Run exports the rows of p.Session (which the caller opened, or resumed from a heartbeat)
+// from the position p names, calling record after every uploaded shard with the progress to
+// resume from. record is called from Run's own goroutine, one call at a time, with a snapshot
+// it may keep. Run updates *p as it goes and returns only once every goroutine it started has
+// stopped and every local file it created is removed.
 func (e *Exporter) Run(ctx context.Context, job Job, p *Progress, record func(Progress)) ([]receipt.File, error) {
 	if p.Session == nil {
 		return nil, errNoSession
@@ -91,138 +167,282 @@ func (e *Exporter) Run(ctx context.Context, job Job, p *Progress, record func(Pr
 	if err != nil {
 		return nil, err
 	}
-	target := e.TargetShardBytes
-	if target <= 0 {
-		target = DefaultTargetShardBytes
+	// A column the encoder cannot write is found before any shard, and no retry will fix it.
+	if _, err := parquetenc.NewWriter(io.Discard, schema, parquetenc.Options{RowGroupBytes: e.RowGroupBytes}); err != nil {
+		return nil, &SchemaError{Table: job.Table, Err: err}
 	}
-	run := &tableRun{e: e, job: job, p: p, schema: schema, record: record}
-	defer run.discard()
-	for si := p.Stream; si < len(p.Session.Streams); si++ {
-		off := int64(0)
-		if si == p.Stream {
-			off = p.Offset
+	n := len(p.Session.Streams)
+	if p.Stream < 0 || p.Stream > n || p.Offset < 0 {
+		return nil, fmt.Errorf("export %s: progress at stream %d, offset %d does not fit the session's %d streams", job.Table, p.Stream, p.Offset, n)
+	}
+	if p.Stream == n {
+		p.Offset = 0
+	}
+	r := &tableRun{e: e, job: job, p: p, session: p.Session, schema: schema, record: record, target: e.targetShardBytes()}
+	if p.Stream < n {
+		if err := r.streams(ctx); err != nil {
+			return nil, err
 		}
-		err := e.Reader.Read(ctx, p.Session, p.Session.Streams[si], off, func(rec arrow.RecordBatch) error {
-			n := rec.NumRows()
-			for from := int64(0); from < n; {
-				if err := run.open(); err != nil {
-					return err
-				}
-				consumed, flushed, err := run.cur.w.Append(rec, from)
-				if err != nil {
-					return fmt.Errorf("encode %s: %w", job.Table, err)
-				}
-				from += consumed
-				off += consumed
-				if flushed && run.cur.w.BytesWritten() >= target {
-					// The next shard starts right after this one's last row.
-					if err := run.finish(ctx, si, off); err != nil {
-						return err
-					}
-				}
-			}
-			return nil
-		})
+	}
+	// An empty table still gets one valid parquet file with the schema, so loaders see the
+	// columns; then padding up to MinShards.
+	for len(p.Files) == 0 || len(p.Files) < job.MinShards {
+		w, err := r.create()
 		if err != nil {
 			return nil, err
 		}
-	}
-	// The last, partial shard; or the only one of an empty table, which still gets a valid
-	// parquet file with the schema so loaders see the columns.
-	end := len(p.Session.Streams)
-	if run.cur != nil && run.cur.w.Rows() > 0 || len(p.Files) == 0 {
-		if err := run.open(); err != nil {
+		sh, err := w.finish(n, 0)
+		if err != nil {
 			return nil, err
 		}
-		if err := run.finish(ctx, end, 0); err != nil {
-			return nil, err
-		}
-	}
-	for len(p.Files) < job.MinShards {
-		if err := run.open(); err != nil {
-			return nil, err
-		}
-		if err := run.finish(ctx, end, 0); err != nil {
+		if err := r.upload(ctx, sh, n, 0); err != nil {
 			return nil, err
 		}
 	}
 	return p.Files, nil
 }
 
+// tableRun is the state of one Run.
 type tableRun struct {
-	e      *Exporter
-	job    Job
-	p      *Progress
-	schema *arrow.Schema
-	record func(Progress)
-
-	cur *shard
+	e       *Exporter
+	job     Job
+	p       *Progress // written by the uploading goroutine only
+	session *bqsource.Session
+	schema  *arrow.Schema
+	record  func(Progress)
+	target  int64
 }
 
-type shard struct {
+// streams reads, encodes and uploads the streams from p.Stream on. Encoders run in up to
+// MaxStreams goroutines, each taking the next stream in order; this goroutine uploads.
+func (r *tableRun) streams(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	first, firstOffset, n := r.p.Stream, r.p.Offset, len(r.session.Streams)
+	pl := newPipeline(ctx, first, n, r.e.bufferBytes(), r.e.readyShards())
+	defer pl.close()
+
+	var wg sync.WaitGroup
+	for range min(r.e.maxStreams(), n-first) {
+		wg.Go(func() {
+			for {
+				k, ok := pl.take()
+				if !ok {
+					return
+				}
+				off := int64(0)
+				if k == first {
+					off = firstOffset
+				}
+				if err := r.encodeStream(ctx, pl, k, off); err != nil {
+					pl.fail(err)
+					cancel()
+					return
+				}
+			}
+		})
+	}
+	if err := r.uploadStreams(ctx, pl, first, n); err != nil {
+		pl.fail(err)
+	}
+	cancel()
+	wg.Wait()
+	pl.removeLeftovers()
+	return pl.failure()
+}
+
+// encodeStream reads stream k from row off and hands its shards to the pipeline in order.
+func (r *tableRun) encodeStream(ctx context.Context, pl *pipeline, k int, off int64) (err error) {
+	var cur *shardWriter // the shard being encoded
+	// pending is the last finished shard, held back until the stream shows whether rows
+	// follow it: the stream's last shard resumes at the next stream, not at its own end.
+	var pending *stagedShard
+	defer func() {
+		if err != nil {
+			cur.discard()
+			pending.remove()
+		}
+	}()
+	err = r.e.Reader.Read(ctx, r.session, r.session.Streams[k], off, func(rec arrow.RecordBatch) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		for from, n := int64(0), rec.NumRows(); from < n; {
+			if cur == nil {
+				if pending != nil {
+					pl.push(pending)
+					pending = nil
+				}
+				if err := pl.waitToStart(ctx, k); err != nil {
+					return err
+				}
+				w, err := r.create()
+				if err != nil {
+					return err
+				}
+				cur = w
+			}
+			consumed, flushed, err := cur.w.Append(rec, from)
+			if err != nil {
+				return fmt.Errorf("encode %s stream %d at row %d: %w", r.job.Table, k, off, err)
+			}
+			from += consumed
+			off += consumed
+			if flushed && cur.w.BytesWritten() >= r.target {
+				// The next shard starts right after this one's last row.
+				w := cur
+				cur = nil
+				if pending, err = w.finish(k, off); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if cur != nil {
+		w := cur
+		cur = nil
+		if pending, err = w.finish(k, off); err != nil {
+			return err
+		}
+	}
+	if pending != nil {
+		pending.last = true
+		pl.push(pending)
+		pending = nil
+	}
+	pl.streamDone(k)
+	return nil
+}
+
+// uploadStreams uploads the shards of streams first..n-1 in the global order.
+func (r *tableRun) uploadStreams(ctx context.Context, pl *pipeline, first, n int) error {
+	for k := first; k < n; k++ {
+		for {
+			sh, err := pl.nextShard(ctx, k)
+			if err != nil {
+				return err
+			}
+			if sh == nil {
+				break
+			}
+			nextStream, nextOffset := k, sh.end
+			if sh.last {
+				nextStream, nextOffset = k+1, 0
+			}
+			err = r.upload(ctx, sh, nextStream, nextOffset)
+			pl.uploaded(sh)
+			if err != nil {
+				return err
+			}
+		}
+		pl.advance(k + 1)
+	}
+	return nil
+}
+
+// upload puts a staged shard as the next index, removes its local file and records progress:
+// the next shard starts at row nextOffset of stream nextStream.
+func (r *tableRun) upload(ctx context.Context, sh *stagedShard, nextStream int, nextOffset int64) error {
+	defer sh.remove()
+	f, err := os.Open(sh.path)
+	if err != nil {
+		return fmt.Errorf("open shard of %s: %w", r.job.Table, err)
+	}
+	defer f.Close()
+	index := len(r.p.Files)
+	key := layout.ShardKey(r.job.Prefix, r.job.DumpFolder, r.job.Table, index, r.job.Extension)
+	res, err := r.e.Writer.Put(ctx, s3dest.Object{Key: key, Body: f, Size: sh.size, ContentType: ParquetContentType})
+	if err != nil {
+		return err
+	}
+	r.p.Files = append(r.p.Files, receipt.File{Key: key, Rows: sh.rows, Bytes: sh.size, CRC32C: res.ChecksumCRC32C})
+	r.p.Stream, r.p.Offset = nextStream, nextOffset
+	if r.record != nil {
+		snap := *r.p
+		snap.Files = slices.Clip(r.p.Files) // the callee may keep it; our appends never show
+		r.record(snap)
+	}
+	return nil
+}
+
+// shardWriter is a shard being encoded into a local file.
+type shardWriter struct {
 	f   *os.File
 	buf *bufio.Writer
 	w   *parquetenc.Writer
 }
 
-func (r *tableRun) open() error {
-	if r.cur != nil {
-		return nil
-	}
+func (r *tableRun) create() (*shardWriter, error) {
 	f, err := os.CreateTemp(r.e.TempDir, "shard-*.parquet")
 	if err != nil {
-		return fmt.Errorf("create shard file: %w", err)
+		return nil, fmt.Errorf("create shard file: %w", err)
 	}
 	buf := bufio.NewWriterSize(f, 1<<20)
 	w, err := parquetenc.NewWriter(buf, r.schema, parquetenc.Options{RowGroupBytes: r.e.RowGroupBytes})
 	if err != nil {
 		f.Close()
 		os.Remove(f.Name())
-		return fmt.Errorf("table %s: %w", r.job.Table, err)
+		return nil, fmt.Errorf("table %s: %w", r.job.Table, err)
 	}
-	r.cur = &shard{f: f, buf: buf, w: w}
-	return nil
+	return &shardWriter{f: f, buf: buf, w: w}, nil
 }
 
-// finish closes the current shard, uploads it as the next index and records progress: the
-// next shard starts at row nextOffset of stream nextStream.
-func (r *tableRun) finish(ctx context.Context, nextStream int, nextOffset int64) error {
-	s := r.cur
-	defer r.discard()
-	if err := s.w.Close(); err != nil {
-		return fmt.Errorf("finish shard of %s: %w", r.job.Table, err)
+// finish completes the file of a shard of stream k that ends before row end. The writer is
+// gone afterwards, whatever the outcome.
+func (s *shardWriter) finish(k int, end int64) (*stagedShard, error) {
+	err := s.w.Close()
+	if err == nil {
+		err = s.buf.Flush()
 	}
-	if err := s.buf.Flush(); err != nil {
-		return fmt.Errorf("write shard of %s: %w", r.job.Table, err)
+	if cerr := s.f.Close(); err == nil {
+		err = cerr
 	}
-	size, err := s.f.Seek(0, 1)
 	if err != nil {
-		return err
+		os.Remove(s.f.Name())
+		return nil, fmt.Errorf("write shard file: %w", err)
 	}
-	if _, err := s.f.Seek(0, 0); err != nil {
-		return err
-	}
-	index := len(r.p.Files)
-	key := layout.ShardKey(r.job.Prefix, r.job.DumpFolder, r.job.Table, index, r.job.Extension)
-	res, err := r.e.Writer.Put(ctx, s3dest.Object{Key: key, Body: s.f, Size: size, ContentType: ParquetContentType})
-	if err != nil {
-		return err
-	}
-	r.p.Files = append(r.p.Files, receipt.File{Key: key, Rows: s.w.Rows(), Bytes: size, CRC32C: res.ChecksumCRC32C})
-	r.p.Stream, r.p.Offset = nextStream, nextOffset
-	if r.record != nil {
-		r.record(*r.p)
-	}
-	return nil
+	return &stagedShard{stream: k, path: s.f.Name(), size: s.w.BytesWritten(), rows: s.w.Rows(), end: end}, nil
 }
 
-func (r *tableRun) discard() {
-	if r.cur == nil {
+func (s *shardWriter) discard() {
+	if s == nil {
 		return
 	}
-	r.cur.f.Close()
-	os.Remove(r.cur.f.Name())
-	r.cur = nil
+	s.f.Close()
+	os.Remove(s.f.Name())
+}
+
+// stagedShard is a finished shard file waiting for its upload.
+type stagedShard struct {
+	stream int
+	path   string
+	size   int64
+	rows   int64
+	end    int64 // the stream's row offset right after the shard
+	last   bool  // the stream's last shard
+}
+
+func (s *stagedShard) remove() {
+	if s != nil {
+		os.Remove(s.path)
+	}
 }
 
 var errNoSession = errors.New("export: progress has no read session")
+
+// SchemaError reports a table with a column the parquet encoder cannot write: it needs a
+// code change, not a retry.
+type SchemaError struct {
+	Table string
+	Err   error
+}
+
+func (e *SchemaError) Error() string {
+	return fmt.Sprintf("table %s has a column this exporter cannot write to parquet: %v", e.Table, e.Err)
+}
+
+func (e *SchemaError) Unwrap() error { return e.Err }
