@@ -9,18 +9,20 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"cloud.google.com/go/bigquery"
 	"github.com/apache/arrow-go/v18/arrow"
 	"go.temporal.io/sdk/activity"
+	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dreamdata/destination-aws-s3/internal/bqsource"
 	"github.com/dreamdata/destination-aws-s3/internal/config"
 	"github.com/dreamdata/destination-aws-s3/internal/export"
 	"github.com/dreamdata/destination-aws-s3/internal/layout"
-	"github.com/dreamdata/destination-aws-s3/internal/parquetenc"
+	"github.com/dreamdata/destination-aws-s3/internal/metrics"
 	"github.com/dreamdata/destination-aws-s3/internal/receipt"
 	"github.com/dreamdata/destination-aws-s3/internal/s3dest"
 )
@@ -86,8 +88,28 @@ type Activities struct {
 	TargetShardBytes int64
 	RowGroupBytes    int64
 	TempDir          string
+	// MaxStreams is how many read streams a table's session asks BigQuery for (it may grant
+	// fewer) and how many are read and encoded at once; zero means export.DefaultMaxStreams.
+	MaxStreams int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Metrics records throughput and failures; nil records nothing.
+	Metrics *metrics.Exporter
+}
+
+// failed counts a failed attempt by its class (the non-retryable type, or Transient) and
+// returns err unchanged.
+func (a *Activities) failed(table string, err error) error {
+	if err == nil {
+		return nil
+	}
+	class := "Transient"
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.NonRetryable() {
+		class = appErr.Type()
+	}
+	a.Metrics.Failed(table, class)
+	return err
 }
 
 func (a *Activities) now() time.Time {
@@ -115,7 +137,7 @@ func (a *Activities) CheckAccess(ctx context.Context, in CheckAccessInput) error
 	}
 	t := Target(in.Account)
 	activity.GetLogger(ctx).Info("assuming customer role", "account", in.Account.ID, "role", in.Account.RoleARN)
-	return temporalError(a.Destinations.CheckAccess(ctx, t))
+	return a.failed("", temporalError(a.Destinations.CheckAccess(ctx, t)))
 }
 
 // ExportTableInput is one table of one dump.
@@ -139,9 +161,17 @@ type TableResult struct {
 
 // ExportTable reads the table at the dump's snapshot and uploads it as parquet shards. It
 // heartbeats after every shard with where to resume, and resumes from there when retried.
-func (a *Activities) ExportTable(ctx context.Context, in ExportTableInput) (TableResult, error) {
-	log := activity.GetLogger(ctx)
+func (a *Activities) ExportTable(ctx context.Context, in ExportTableInput) (res TableResult, err error) {
 	acc := in.Account
+	log := tlog.With(activity.GetLogger(ctx), "account", acc.ID, "dump", in.DumpFolder, "table", in.Table)
+	started := a.now()
+	defer func() {
+		if err != nil {
+			err = a.failed(in.Table, err)
+		} else {
+			a.Metrics.TableExported(in.Table, a.now().Sub(started))
+		}
+	}()
 	ref := bqsource.TableRef{Project: acc.BigQuery.Project, Dataset: acc.BigQuery.Dataset, Table: in.Table}
 	md, err := a.Source.Metadata(ctx, ref)
 	if err != nil {
@@ -159,36 +189,50 @@ func (a *Activities) ExportTable(ctx context.Context, in ExportTableInput) (Tabl
 	if p.Session != nil && !p.Session.ExpireTime.IsZero() && a.now().Add(sessionRefreshMargin).After(p.Session.ExpireTime) {
 		// The read session is about to expire: start the table again on a new session. Shards
 		// already written get overwritten, and padding covers any index the new pass won't reach.
-		log.Warn("read session expiring, restarting table", "account", acc.ID, "table", in.Table, "shards_done", len(p.Files))
+		log.Warn("read session expiring, restarting table", "shards_done", len(p.Files))
 		minShards = max(minShards, len(p.Files))
 		p = export.Progress{}
 	}
+	maxStreams := a.MaxStreams
+	if maxStreams <= 0 {
+		maxStreams = export.DefaultMaxStreams
+	}
 	if p.Session == nil {
-		s, err := a.Source.Open(ctx, ref, in.SnapshotTime, 1)
+		s, err := a.Source.Open(ctx, ref, in.SnapshotTime, maxStreams)
 		if err != nil {
 			return TableResult{}, temporalError(err)
 		}
 		p.Session = s
 		activity.RecordHeartbeat(ctx, p)
+		log.Info("read session opened", "streams", len(s.Streams))
 	} else {
-		log.Info("resuming table export", "account", acc.ID, "table", in.Table, "shards_done", len(p.Files), "stream", p.Stream, "offset", p.Offset)
+		log.Info("resuming table export", "shards_done", len(p.Files), "stream", p.Stream, "offset", p.Offset)
 	}
 
-	// Keep heartbeating while a big shard is being written, with the latest progress.
-	latest := make(chan export.Progress, 1)
+	// Keep heartbeating while shards are encoded or uploaded, with the latest progress. One
+	// mutex orders both senders, so a keep-alive never re-sends an older snapshot after a
+	// newer one; each snapshot is consistent (Run hands out copies, taken after each upload).
+	var hbMu sync.Mutex
+	last := p
+	heartbeat := func(next *export.Progress) {
+		hbMu.Lock()
+		defer hbMu.Unlock()
+		if next != nil {
+			last = *next
+		}
+		activity.RecordHeartbeat(ctx, last)
+	}
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() {
 		t := time.NewTicker(keepAliveHeartbeatEach)
 		defer t.Stop()
-		last := p
 		for {
 			select {
 			case <-stop:
 				return
-			case last = <-latest:
 			case <-t.C:
-				activity.RecordHeartbeat(ctx, last)
+				heartbeat(nil)
 			}
 		}
 	}()
@@ -199,21 +243,21 @@ func (a *Activities) ExportTable(ctx context.Context, in ExportTableInput) (Tabl
 		TargetShardBytes: a.TargetShardBytes,
 		RowGroupBytes:    a.RowGroupBytes,
 		TempDir:          a.TempDir,
+		MaxStreams:       maxStreams,
 	}
 	job := export.Job{Table: in.Table, Prefix: acc.Prefix, DumpFolder: in.DumpFolder, Extension: acc.FileExtension, MinShards: minShards}
 	files, err := e.Run(ctx, job, &p, func(p export.Progress) {
-		activity.RecordHeartbeat(ctx, p)
-		select {
-		case <-latest:
-		default:
+		heartbeat(&p)
+		if n := len(p.Files); n > 0 {
+			a.Metrics.ShardUploaded(in.Table, p.Files[n-1].Rows, p.Files[n-1].Bytes)
 		}
-		latest <- p
-		log.Info("shard uploaded", "account", acc.ID, "table", in.Table, "shards", len(p.Files), "rows", p.Rows())
+		log.Info("shard uploaded", "shards", len(p.Files), "rows", p.Rows())
 	})
 	if err != nil {
-		return TableResult{}, temporalError(err, FailureDetails{ShardsWritten: len(p.Files)})
+		// Shards go up one at a time, so at most one more than recorded may have landed.
+		return TableResult{}, temporalError(err, FailureDetails{ShardsWritten: len(p.Files) + 1})
 	}
-	res := TableResult{
+	res = TableResult{
 		Table:  in.Table,
 		Folder: layout.TableFolder(acc.Prefix, in.DumpFolder, in.Table),
 		Files:  files,
@@ -222,7 +266,7 @@ func (a *Activities) ExportTable(ctx context.Context, in ExportTableInput) (Tabl
 	for _, f := range files {
 		res.RowCount += f.Rows
 	}
-	log.Info("table exported", "account", acc.ID, "table", in.Table, "files", len(files), "rows", res.RowCount)
+	log.Info("table exported", "files", len(files), "rows", res.RowCount)
 	return res, nil
 }
 
@@ -261,6 +305,7 @@ func (a *Activities) WriteReceipt(ctx context.Context, in WriteReceiptInput) err
 			return temporalError(err)
 		}
 	}
+	a.Metrics.ReceiptWritten(in.Account.ID)
 	activity.GetLogger(ctx).Info("receipt written", "account", in.Account.ID, "dump", in.DumpFolder, "tables", len(in.Receipt.Tables))
 	return nil
 }
@@ -285,8 +330,9 @@ func temporalError(err error, details ...interface{}) error {
 	if errors.As(err, &pe) {
 		return temporal.NewNonRetryableApplicationError(pe.Error(), ErrBigQueryPermission, nil, details...)
 	}
-	if errors.Is(err, parquetenc.ErrNestedNotSupported) {
-		return temporal.NewNonRetryableApplicationError(err.Error(), ErrUnsupportedSchema, nil, details...)
+	var se *export.SchemaError
+	if errors.As(err, &se) {
+		return temporal.NewNonRetryableApplicationError(se.Error(), ErrUnsupportedSchema, nil, details...)
 	}
 	return err
 }

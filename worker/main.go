@@ -7,7 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	"go.temporal.io/sdk/client"
@@ -18,6 +20,7 @@ import (
 	"github.com/dreamdata/destination-aws-s3/activities"
 	"github.com/dreamdata/destination-aws-s3/internal/bqsource"
 	"github.com/dreamdata/destination-aws-s3/internal/export"
+	"github.com/dreamdata/destination-aws-s3/internal/metrics"
 	"github.com/dreamdata/destination-aws-s3/internal/s3dest"
 	"github.com/dreamdata/destination-aws-s3/internal/settings"
 	"github.com/dreamdata/destination-aws-s3/workflows"
@@ -36,9 +39,11 @@ func main() {
 	fs.StringVar(&bqs.Endpoint, "bigquery-endpoint", settings.Env("BIGQUERY_ENDPOINT", ""), "BigQuery REST endpoint, for an emulator (env BIGQUERY_ENDPOINT)")
 	fs.StringVar(&bqs.StorageEndpoint, "bigquery-storage-endpoint", settings.Env("BIGQUERY_STORAGE_ENDPOINT", ""), "BigQuery Storage gRPC host:port, for an emulator (env BIGQUERY_STORAGE_ENDPOINT)")
 	shardBytes := fs.Int64("shard-target-bytes", settings.EnvInt64("SHARD_TARGET_BYTES", export.DefaultTargetShardBytes), "target size of a parquet shard (env SHARD_TARGET_BYTES)")
+	maxStreams := fs.Int64("max-streams", settings.EnvInt64("MAX_STREAMS", export.DefaultMaxStreams), "BigQuery read streams per table, read and encoded in parallel; BigQuery may grant fewer (env MAX_STREAMS)")
 	rowGroupBytes := fs.Int64("row-group-bytes", settings.EnvInt64("ROW_GROUP_BYTES", 0), "estimated uncompressed bytes per parquet row group; 0 means the encoder's default (env ROW_GROUP_BYTES)")
 	taskQueue := fs.String("task-queue", settings.Env("TASK_QUEUE", workflows.TaskQueue), "task queue to poll (env TASK_QUEUE)")
 	tempDir := fs.String("temp-dir", settings.Env("EXPORT_TEMP_DIR", ""), "where shards are staged before upload; empty means the system temp dir (env EXPORT_TEMP_DIR)")
+	metricsAddr := fs.String("metrics-addr", settings.Env("METRICS_ADDR", ":9464"), "where /metrics serves Prometheus metrics; empty disables it (env METRICS_ADDR)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `worker: executes Destination AWS S3 dumps.
 
@@ -69,7 +74,21 @@ Flags:
 	}
 	defer source.Close()
 
-	c, err := client.Dial(client.Options{HostPort: tc.Address, Namespace: tc.Namespace, Logger: tlog.NewStructuredLogger(logger)})
+	reg := metrics.New()
+	if *metricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", reg.Handler())
+		srv := &http.Server{Addr: *metricsAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
+				logger.Error("metrics endpoint stopped", "addr", *metricsAddr, "error", err)
+			}
+		}()
+		defer srv.Close()
+	}
+
+	c, err := client.Dial(client.Options{HostPort: tc.Address, Namespace: tc.Namespace,
+		Logger: tlog.NewStructuredLogger(logger), MetricsHandler: reg.Temporal()})
 	if err != nil {
 		fatal(logger, "connect Temporal", err)
 	}
@@ -83,8 +102,10 @@ Flags:
 		TargetShardBytes: *shardBytes,
 		RowGroupBytes:    *rowGroupBytes,
 		TempDir:          *tempDir,
+		Metrics:          reg.Exporter,
+		MaxStreams:       int(*maxStreams),
 	})
-	logger.Info("worker starting", "temporal", tc.Address, "namespace", tc.Namespace, "task_queue", *taskQueue)
+	logger.Info("worker starting", "temporal", tc.Address, "namespace", tc.Namespace, "task_queue", *taskQueue, "metrics", *metricsAddr)
 	if err := w.Run(worker.InterruptCh()); err != nil {
 		fatal(logger, "worker stopped", err)
 	}

@@ -111,7 +111,7 @@ func desire(f *config.File, acc config.Account, o Options) (desired, error) {
 	if err != nil {
 		return desired{}, err
 	}
-	d := desired{account: acc, times: times, input: workflows.ExportInput{Account: acc},
+	d := desired{account: acc, times: times, input: workflows.ExportInput{Account: acc, ScheduleTimes: times},
 		spec: client.ScheduleSpec{Calendars: cals, TimeZoneName: "UTC", Jitter: o.Jitter}}
 	h := sha256.New()
 	_ = json.NewEncoder(h).Encode(struct {
@@ -256,13 +256,8 @@ func ListIDs(ctx context.Context, c client.Client) ([]string, error) {
 // Trigger starts a dump of the account now, through its schedule (so the overlap policy
 // still holds), and returns the id of the workflow it started.
 func Trigger(ctx context.Context, c client.Client, account string) (string, error) {
-	h := c.ScheduleClient().GetHandle(ctx, workflows.ScheduleID(account))
-	before, err := h.Describe(ctx)
+	h, before, err := handle(ctx, c, account)
 	if err != nil {
-		var notFound *serviceerror.NotFound
-		if errors.As(err, &notFound) {
-			return "", fmt.Errorf("account %s has no schedule: run `starter schedules sync --accounts FILE` first", account)
-		}
 		return "", err
 	}
 	seen := map[string]bool{}
@@ -272,7 +267,7 @@ func Trigger(ctx context.Context, c client.Client, account string) (string, erro
 		}
 	}
 	if len(before.Info.RunningWorkflows) > 0 {
-		return "", fmt.Errorf("account %s already has a dump running (%s): rerun or wait for it", account, before.Info.RunningWorkflows[0].WorkflowID)
+		return "", fmt.Errorf("account %s already has a dump running (%s): follow it with `starter status %s`, or wait for it to finish", account, before.Info.RunningWorkflows[0].WorkflowID, account)
 	}
 	if err := h.Trigger(ctx, client.ScheduleTriggerOptions{Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP}); err != nil {
 		return "", fmt.Errorf("trigger schedule: %w", err)
@@ -300,9 +295,9 @@ func Trigger(ctx context.Context, c client.Client, account string) (string, erro
 
 // CurrentRun returns the running dump of an account, or else its most recent one.
 func CurrentRun(ctx context.Context, c client.Client, account string) (workflowID string, running bool, err error) {
-	d, err := c.ScheduleClient().GetHandle(ctx, workflows.ScheduleID(account)).Describe(ctx)
+	_, d, err := handle(ctx, c, account)
 	if err != nil {
-		return "", false, fmt.Errorf("describe schedule of %s: %w", account, err)
+		return "", false, err
 	}
 	if len(d.Info.RunningWorkflows) > 0 {
 		return d.Info.RunningWorkflows[0].WorkflowID, true, nil
@@ -310,5 +305,5 @@ func CurrentRun(ctx context.Context, c client.Client, account string) (workflowI
 	if n := len(d.Info.RecentActions); n > 0 && d.Info.RecentActions[n-1].StartWorkflowResult != nil {
 		return d.Info.RecentActions[n-1].StartWorkflowResult.WorkflowID, false, nil
 	}
-	return "", false, fmt.Errorf("account %s has no dump yet", account)
+	return "", false, fmt.Errorf("account %s has no dump yet: start one with `starter run %s`", account, account)
 }
