@@ -1,253 +1,267 @@
-// Command starter is the operator's command line: it syncs schedules from the accounts file,
-// starts dumps, shows their progress and asks for reruns.
+// Command starter is the operator's command line: it syncs and operates the accounts'
+// schedules, starts dumps and follows them, and helps set up and check a customer's AWS side.
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.temporal.io/sdk/client"
 
 	"github.com/dreamdata/destination-aws-s3/internal/config"
-	"github.com/dreamdata/destination-aws-s3/internal/schedules"
 	"github.com/dreamdata/destination-aws-s3/internal/settings"
-	"github.com/dreamdata/destination-aws-s3/workflows"
 )
 
 const usage = `starter: operate Destination AWS S3 dumps.
 
-Commands:
-  schedules sync --accounts FILE   create, update or delete one schedule per account
-                                   (04:00 and 15:00 UTC for paid accounts, 04:00 for free)
-  run ACCOUNT [--wait]             start a dump of ACCOUNT now, through its schedule
-  status ACCOUNT                   per-table progress of the account's current or last dump
-  rerun ACCOUNT [--tables a,b]     re-export the whole running dump, or chosen tables,
-                                   and rewrite its receipt
+Schedules (one Temporal Schedule per account, id s3-export-<account>):
+  schedules sync --accounts FILE     create, update or delete one schedule per account
+        [--overlap skip] [--catchup-window 1h] [--jitter 0]
+  schedules list [--json]            every schedule: paused or not, note, times, next runs (UTC)
+  schedules pause ACCOUNT --note TEXT    stop starting dumps (a running dump continues)
+  schedules unpause ACCOUNT [--note TEXT]
+  schedules trigger ACCOUNT          start a dump now through the schedule, do not wait
+  schedules backfill ACCOUNT --from RFC3339 --to RFC3339
+                                     take now the dumps scheduled in a past period
 
-Every command takes --temporal-address (env TEMPORAL_ADDRESS, default localhost:7233) and
---temporal-namespace (env TEMPORAL_NAMESPACE, default "default"). Run "starter COMMAND -h"
-for a command's flags.
+Dumps:
+  run ACCOUNT [--wait]               start a dump now through the schedule (--wait: until done)
+  status ACCOUNT [--json]            per-table progress of the current or last dump
+  runs ACCOUNT [--limit 10] [--status S] [--json]
+                                     recent dumps, newest first, from Temporal visibility
+  rerun ACCOUNT [--tables a,b]       re-export the running dump, or chosen tables of it
+  retry ACCOUNT [--note TEXT]        resume a dump waiting for a fix (waiting_for_fix), once
+                                     the cause is fixed (check with validate)
+
+Customer setup:
+  policy ACCOUNT (--accounts FILE | --bucket B [--prefix P] [--kms-key-arn K])
+        [--exporter-role-arn ARN] [--json]
+                                     the IAM trust, permissions and KMS policies to paste,
+                                     and an AWS CLI recipe that creates the role
+  validate ACCOUNT --accounts FILE [--json]
+                                     check the customer's role and bucket from the platform's
+                                     identity: ExternalId enforced, role assumable, test write
+
+Commands that talk to Temporal take --temporal-address (env TEMPORAL_ADDRESS, default
+localhost:7233) and --temporal-namespace (env TEMPORAL_NAMESPACE, default "default").
+Run "starter COMMAND -h" (e.g. "starter schedules pause -h") for a command's flags.
 `
 
 func main() {
-	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
-		fmt.Print(usage)
-		if len(os.Args) < 2 {
-			os.Exit(2)
-		}
-		return
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var err error
-	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
-	case "schedules":
-		if len(args) == 0 || args[0] != "sync" {
-			err = errors.New("usage: starter schedules sync --accounts FILE")
-			break
-		}
-		err = schedulesSync(ctx, args[1:])
-	case "run":
-		err = run(ctx, args)
-	case "status":
-		err = status(ctx, args)
-	case "rerun":
-		err = rerun(ctx, args)
-	default:
-		err = fmt.Errorf("unknown command %q\n\n%s", cmd, usage)
+	a := &app{out: os.Stdout, errOut: os.Stderr, now: time.Now}
+	os.Exit(a.main(ctx, os.Args[1:]))
+}
+
+// app is the command line with its outputs injected, so tests can run commands in-process.
+type app struct {
+	out, errOut io.Writer
+	now         func() time.Time
+}
+
+// exitError ends the command with a status and no further message (the command has already
+// said what went wrong, e.g. a validation report).
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// usageError is a mistake in the command line: exit status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+// main runs one command line and returns the exit status: 0 success, 1 failure, 2 usage.
+func (a *app) main(ctx context.Context, args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(a.errOut, usage)
+		return 2
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
-		os.Exit(1)
+	err := a.dispatch(ctx, args)
+	var ee exitError
+	var ue usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.As(err, &ue):
+		fmt.Fprintln(a.errOut, "error:", err)
+		fmt.Fprintf(a.errOut, "run \"starter %s -h\" for help\n", commandName(args))
+		return 2
+	default:
+		fmt.Fprintln(a.errOut, "error:", err)
+		return 1
 	}
 }
 
-// command parses a command's flags; the first non-flag argument is the account, if wanted.
+func commandName(args []string) string {
+	if len(args) > 1 && args[0] == "schedules" && !strings.HasPrefix(args[1], "-") {
+		return "schedules " + args[1]
+	}
+	return args[0]
+}
+
+func (a *app) dispatch(ctx context.Context, args []string) error {
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "-h", "--help", "-help", "help":
+		if len(rest) > 0 {
+			return a.dispatch(ctx, append(rest, "-h"))
+		}
+		fmt.Fprint(a.out, usage)
+		return nil
+	case "schedules":
+		return a.schedules(ctx, rest)
+	case "run":
+		return a.run(ctx, rest)
+	case "status":
+		return a.status(ctx, rest)
+	case "rerun":
+		return a.rerun(ctx, rest)
+	case "retry":
+		return a.retry(ctx, rest)
+	case "runs":
+		return a.runs(ctx, rest)
+	case "validate":
+		return a.validate(ctx, rest)
+	case "policy":
+		return a.policy(ctx, rest)
+	}
+	return usagef("unknown command %q; commands: schedules, run, status, runs, rerun, retry, policy, validate (see \"starter -h\")", cmd)
+}
+
+func (a *app) schedules(ctx context.Context, args []string) error {
+	const sub = "sync, list, pause, unpause, trigger, backfill"
+	if len(args) == 0 {
+		return usagef("schedules needs a subcommand: %s", sub)
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "-h", "--help", "-help", "help":
+		fmt.Fprint(a.out, usage)
+		return nil
+	case "sync":
+		return a.schedulesSync(ctx, rest)
+	case "list":
+		return a.schedulesList(ctx, rest)
+	case "pause":
+		return a.schedulesPause(ctx, rest, true)
+	case "unpause":
+		return a.schedulesPause(ctx, rest, false)
+	case "trigger":
+		return a.schedulesTrigger(ctx, rest)
+	case "backfill":
+		return a.schedulesBackfill(ctx, rest)
+	default:
+		return usagef("unknown schedules subcommand %q: use one of %s", cmd, sub)
+	}
+}
+
+// command parses one command's flags.
 type command struct {
+	name     string
 	fs       *flag.FlagSet
 	temporal *settings.Temporal
+	app      *app
 }
 
-func newCommand(name, help string) *command {
-	fs := flag.NewFlagSet(name, flag.ExitOnError)
-	c := &command{fs: fs, temporal: settings.RegisterTemporal(fs)}
+// newCommand makes a command; help is printed above the flags by -h. withTemporal adds the
+// Temporal connection flags.
+func (a *app) newCommand(name, help string, withTemporal bool) *command {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(a.out)
+	c := &command{name: name, fs: fs, app: a}
+	if withTemporal {
+		c.temporal = settings.RegisterTemporal(fs)
+	}
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "%s\n\nFlags:\n", help)
+		fmt.Fprintf(fs.Output(), "%s\n\nFlags:\n", strings.TrimSpace(help))
 		fs.PrintDefaults()
 	}
 	return c
 }
 
-// parse accepts the account argument before or after the flags.
+// parse reads the flags and the positional arguments; the account may come before or after
+// the flags. wantAccount says whether the command needs one.
 func (c *command) parse(args []string, wantAccount bool) (string, error) {
 	var account string
 	if wantAccount && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		account, args = args[0], args[1:]
 	}
 	if err := c.fs.Parse(args); err != nil {
-		return "", err
+		if errors.Is(err, flag.ErrHelp) {
+			return "", err
+		}
+		return "", usageError{fmt.Sprintf("%s: %v", c.name, err)}
 	}
-	if wantAccount && account == "" {
-		account = c.fs.Arg(0)
+	rest := c.fs.Args()
+	if wantAccount && account == "" && len(rest) > 0 {
+		account, rest = rest[0], rest[1:]
 	}
-	if wantAccount && account == "" {
-		return "", fmt.Errorf("%s: name the account", c.fs.Name())
+	if len(rest) > 0 {
+		return "", usagef("%s: unexpected argument %q (flags go before or after the account, not between values)", c.name, rest[0])
+	}
+	if wantAccount {
+		if account == "" {
+			return "", usagef("%s: name the account, e.g. starter %s acme", c.name, c.name)
+		}
+		if err := config.ValidateAccountID(account); err != nil {
+			return "", usagef("%s: %v", c.name, err)
+		}
 	}
 	return account, nil
 }
 
 func (c *command) dial() (client.Client, error) {
-	cl, err := client.Dial(client.Options{HostPort: c.temporal.Address, Namespace: c.temporal.Namespace})
+	cl, err := client.Dial(client.Options{HostPort: c.temporal.Address, Namespace: c.temporal.Namespace, Logger: quietLogger{}})
 	if err != nil {
-		return nil, fmt.Errorf("connect to Temporal at %s: %w", c.temporal.Address, err)
+		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s): %w; set --temporal-address or TEMPORAL_ADDRESS", c.temporal.Address, c.temporal.Namespace, err)
 	}
 	return cl, nil
 }
 
-func schedulesSync(ctx context.Context, args []string) error {
-	c := newCommand("schedules sync", "starter schedules sync --accounts FILE: make the schedules match the accounts file (idempotent).")
-	accounts := c.fs.String("accounts", settings.Env("ACCOUNTS_FILE", ""), "accounts file (YAML or JSON) (env ACCOUNTS_FILE)")
-	jitter := c.fs.Duration("jitter", 0, "spread each account's start over this window (e.g. 10m) to avoid thundering herds")
-	if _, err := c.parse(args, false); err != nil {
-		return err
+// loadAccount reads the accounts file and finds the account in it; an unknown account lists
+// the known ones.
+func loadAccount(path, account string) (*config.File, config.Account, error) {
+	if path == "" {
+		return nil, config.Account{}, usagef("--accounts FILE is required (or set ACCOUNTS_FILE)")
 	}
-	if *accounts == "" {
-		return errors.New("schedules sync: --accounts FILE is required")
-	}
-	f, err := config.Load(*accounts)
+	f, err := config.Load(path)
 	if err != nil {
-		return err
+		return nil, config.Account{}, err
 	}
-	cl, err := c.dial()
+	acc, err := f.Account(account)
 	if err != nil {
-		return err
+		return nil, config.Account{}, err
 	}
-	defer cl.Close()
-	results, err := schedules.Sync(ctx, cl, f, schedules.Options{Jitter: *jitter})
-	for _, r := range results {
-		fmt.Printf("%-9s %s  %s\n", r.Outcome, r.ScheduleID, strings.Join(r.Times, ","))
-	}
-	return err
+	return f, acc, nil
 }
 
-func run(ctx context.Context, args []string) error {
-	c := newCommand("run", "starter run ACCOUNT [--wait]: start a dump of ACCOUNT now through its schedule.")
-	wait := c.fs.Bool("wait", false, "wait for the dump to finish and print its receipt")
-	account, err := c.parse(args, true)
-	if err != nil {
-		return err
+func sortedKeys[V any](m map[string]V) []string {
+	k := make([]string, 0, len(m))
+	for n := range m {
+		k = append(k, n)
 	}
-	cl, err := c.dial()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	id, err := schedules.Trigger(ctx, cl, account)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("started dump %s\n", id)
-	if !*wait {
-		return nil
-	}
-	var res workflows.ExportResult
-	if err := cl.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {
-		return fmt.Errorf("dump %s failed: %w", id, err)
-	}
-	out, _ := json.MarshalIndent(res.Receipt, "", "  ")
-	fmt.Printf("dump %s complete: s3 key %s\n%s\n", id, res.ReceiptKey, out)
-	return nil
+	sort.Strings(k)
+	return k
 }
 
-func status(ctx context.Context, args []string) error {
-	c := newCommand("status", "starter status ACCOUNT: per-table progress of the account's running or last dump.")
-	asJSON := c.fs.Bool("json", false, "print the progress as JSON")
-	account, err := c.parse(args, true)
-	if err != nil {
-		return err
-	}
-	cl, err := c.dial()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	id, running, err := schedules.CurrentRun(ctx, cl, account)
-	if err != nil {
-		return err
-	}
-	v, err := cl.QueryWorkflow(ctx, id, "", workflows.QueryProgress)
-	if err != nil {
-		return fmt.Errorf("query %s: %w", id, err)
-	}
-	var p workflows.Progress
-	if err := v.Get(&p); err != nil {
-		return err
-	}
-	if *asJSON {
-		out, _ := json.MarshalIndent(p, "", "  ")
-		fmt.Println(string(out))
-		return nil
-	}
-	fmt.Printf("dump %s  folder %s  state %s  running %v\n", id, p.DumpFolder, p.State, running)
-	names := make([]string, 0, len(p.Tables))
-	for n := range p.Tables {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	fmt.Printf("%-20s %-12s %8s %12s\n", "TABLE", "STATE", "FILES", "ROWS")
-	for _, n := range names {
-		t := p.Tables[n]
-		fmt.Printf("%-20s %-12s %8d %12d\n", n, t.State, t.Files, t.Rows)
-		if t.LastError != "" {
-			fmt.Printf("  error: %s\n", t.LastError)
-		}
-	}
-	return nil
-}
+// quietLogger keeps the Temporal client's own logging off the operator's terminal; errors
+// come back as values and are printed once.
+type quietLogger struct{}
 
-func rerun(ctx context.Context, args []string) error {
-	c := newCommand("rerun", "starter rerun ACCOUNT [--tables a,b]: re-export tables of the running dump and rewrite its receipt.")
-	tables := c.fs.String("tables", "", "comma-separated tables; empty means every table")
-	account, err := c.parse(args, true)
-	if err != nil {
-		return err
-	}
-	cl, err := c.dial()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	id, running, err := schedules.CurrentRun(ctx, cl, account)
-	if err != nil {
-		return err
-	}
-	if !running {
-		return fmt.Errorf("account %s has no running dump (last: %s); start a new one with `starter run %s`", account, id, account)
-	}
-	req := workflows.RerunRequest{}
-	if *tables != "" {
-		req.Tables = strings.Split(*tables, ",")
-	}
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := cl.SignalWorkflow(sctx, id, "", workflows.SignalRerun, req); err != nil {
-		return fmt.Errorf("signal %s: %w", id, err)
-	}
-	fmt.Printf("rerun requested on %s: %s\n", id, orAll(req.Tables))
-	return nil
-}
-
-func orAll(t []string) string {
-	if len(t) == 0 {
-		return "all tables"
-	}
-	return strings.Join(t, ", ")
-}
+func (quietLogger) Debug(string, ...interface{}) {}
+func (quietLogger) Info(string, ...interface{})  {}
+func (quietLogger) Warn(string, ...interface{})  {}
+func (quietLogger) Error(string, ...interface{}) {}

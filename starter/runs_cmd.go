@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/dreamdata/destination-aws-s3/internal/schedules"
+	"github.com/dreamdata/destination-aws-s3/workflows"
+)
+
+const runHelp = `starter run ACCOUNT [--wait]
+
+Starts a dump of the account now, through its schedule (so one dump at a time still holds),
+and prints its workflow id. With --wait it waits for the dump to finish and prints the
+receipt (a dump takes at least until the end of its minute, so every dump gets its own
+folder). Refused while a dump of the account is running.`
+
+func (a *app) run(ctx context.Context, args []string) error {
+	return a.startDump(ctx, "run", runHelp, args, true)
+}
+
+// startDump is run and schedules trigger.
+func (a *app) startDump(ctx context.Context, name, help string, args []string, canWait bool) error {
+	c := a.newCommand(name, help, true)
+	wait := new(bool)
+	if canWait {
+		wait = c.fs.Bool("wait", false, "wait for the dump to finish and print its receipt")
+	}
+	account, err := c.parse(args, true)
+	if err != nil {
+		return err
+	}
+	cl, err := c.dial()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	id, err := schedules.Trigger(ctx, cl, account)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.out, "started dump %s\n", id)
+	if !*wait {
+		fmt.Fprintf(a.out, "follow it with `starter status %s`\n", account)
+		return nil
+	}
+	var res workflows.ExportResult
+	if err := cl.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {
+		return fmt.Errorf("dump %s failed: %w", id, err)
+	}
+	out, _ := json.MarshalIndent(res.Receipt, "", "  ")
+	fmt.Fprintf(a.out, "dump %s complete: s3 key %s\n%s\n", id, res.ReceiptKey, out)
+	return nil
+}
+
+const statusHelp = `starter status ACCOUNT [--json]
+
+Shows the per-table progress of the account's running dump, or else of its last one: state,
+files and rows per table, and each table's last error. It asks the dump itself (the
+"progress" query), so a worker must be running.`
+
+func (a *app) status(ctx context.Context, args []string) error {
+	c := a.newCommand("status", statusHelp, true)
+	asJSON := c.fs.Bool("json", false, "print the progress as JSON")
+	account, err := c.parse(args, true)
+	if err != nil {
+		return err
+	}
+	cl, err := c.dial()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	id, running, err := schedules.CurrentRun(ctx, cl, account)
+	if err != nil {
+		return err
+	}
+	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	v, err := cl.QueryWorkflow(qctx, id, "", workflows.QueryProgress)
+	if err != nil {
+		return fmt.Errorf("query the progress of %s: %w (a worker must be running to answer; `starter runs %s` shows the dumps without one)", id, err, account)
+	}
+	var p workflows.Progress
+	if err := v.Get(&p); err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(a.out, p)
+	}
+	return writeProgress(a.out, id, running, p)
+}
+
+const rerunHelp = `starter rerun ACCOUNT [--tables a,b]
+
+Asks the account's running dump to export again the whole dump, or the chosen tables, and
+to rewrite its receipt afterwards (the "rerun" signal). Only a running dump can be rerun;
+start a new dump with "starter run ACCOUNT".`
+
+func (a *app) rerun(ctx context.Context, args []string) error {
+	c := a.newCommand("rerun", rerunHelp, true)
+	tables := c.fs.String("tables", "", "comma-separated tables; empty means every table")
+	account, err := c.parse(args, true)
+	if err != nil {
+		return err
+	}
+	cl, err := c.dial()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	id, running, err := schedules.CurrentRun(ctx, cl, account)
+	if err != nil {
+		return err
+	}
+	if !running {
+		return fmt.Errorf("account %s has no running dump (last: %s); start a new one with `starter run %s`", account, id, account)
+	}
+	req := workflows.RerunRequest{}
+	if *tables != "" {
+		for _, t := range strings.Split(*tables, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				req.Tables = append(req.Tables, t)
+			}
+		}
+	}
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := cl.SignalWorkflow(sctx, id, "", workflows.SignalRerun, req); err != nil {
+		return fmt.Errorf("signal %s: %w", id, err)
+	}
+	fmt.Fprintf(a.out, "rerun requested on %s: %s\n", id, orAll(req.Tables))
+	return nil
+}
+
+func orAll(t []string) string {
+	if len(t) == 0 {
+		return "all tables"
+	}
+	return strings.Join(t, ", ")
+}
+
+const retryHelp = `starter retry ACCOUNT [--note TEXT]
+
+Resumes the account's dump that waits for a fix (state waiting_for_fix: a misconfiguration
+such as a denied role or write stopped it, see "starter status ACCOUNT"). Fix the cause
+first, and check it with "starter validate ACCOUNT --accounts FILE"; the dump then goes on
+without redoing finished tables. If it is still broken, the dump waits again. A dump keeps
+the account settings it started with: after changing the accounts file, start a new dump
+instead (or let the parked one fail at its deadline).`
+
+func (a *app) retry(ctx context.Context, args []string) error {
+	c := a.newCommand("retry", retryHelp, true)
+	note := c.fs.String("note", "", "what was fixed (kept in the dump's history)")
+	account, err := c.parse(args, true)
+	if err != nil {
+		return err
+	}
+	cl, err := c.dial()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	id, running, err := schedules.CurrentRun(ctx, cl, account)
+	if err != nil {
+		return err
+	}
+	if !running {
+		return fmt.Errorf("account %s has no running dump (last: %s): nothing waits for a fix; start a new dump with `starter run %s`", account, id, account)
+	}
+	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	v, err := cl.QueryWorkflow(qctx, id, "", workflows.QueryProgress)
+	if err != nil {
+		return fmt.Errorf("query the progress of %s: %w (a worker must be running)", id, err)
+	}
+	var p workflows.Progress
+	if err := v.Get(&p); err != nil {
+		return err
+	}
+	if p.State != workflows.StateWaitingForFix {
+		return fmt.Errorf("dump %s is not waiting for a fix (state %s): nothing to retry; `starter status %s` shows its progress", id, p.State, account)
+	}
+	if err := cl.SignalWorkflow(qctx, id, "", workflows.SignalRetry, workflows.RetryRequest{Note: *note}); err != nil {
+		return fmt.Errorf("signal %s: %w", id, err)
+	}
+	fmt.Fprintf(a.out, "retry requested on %s (it waited for: %s)\n", id, parkedType(p))
+	fmt.Fprintf(a.out, "follow it with `starter status %s`\n", account)
+	return nil
+}
+
+func parkedType(p workflows.Progress) string {
+	if p.Parked == nil {
+		return "a fix"
+	}
+	return p.Parked.Type
+}
+
+const runsHelp = `starter runs ACCOUNT [--limit 10] [--status S] [--json]
+
+Lists the account's recent dumps, newest first, from Temporal visibility (the query
+AccountId = 'ACCOUNT' on the AccountId search attribute): workflow id, status, start and
+close time (UTC), and the DumpFolder and ExportState search attributes. It finds dumps
+started by the schedule, by "run", "trigger" or "backfill". Visibility lags by a moment: a
+dump started a second ago may not show yet.`
+
+func (a *app) runs(ctx context.Context, args []string) error {
+	c := a.newCommand("runs", runsHelp, true)
+	limit := c.fs.Int("limit", 10, "how many dumps to show (1-1000)")
+	status := c.fs.String("status", "", "only dumps in this status: "+strings.Join(schedules.StatusNames, ", "))
+	asJSON := c.fs.Bool("json", false, "print the dumps as JSON")
+	account, err := c.parse(args, true)
+	if err != nil {
+		return err
+	}
+	if *limit < 1 || *limit > 1000 {
+		return usagef("runs: --limit %d must be between 1 and 1000", *limit)
+	}
+	if _, err := schedules.RunsQuery(account, *status); err != nil {
+		return usagef("runs: --status: %v", err)
+	}
+	cl, err := c.dial()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	runs, err := schedules.Runs(ctx, cl, account, *status, *limit)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if runs == nil {
+			runs = []schedules.Run{}
+		}
+		return writeJSON(a.out, runs)
+	}
+	if len(runs) == 0 {
+		if *status != "" {
+			fmt.Fprintf(a.out, "no %s dumps of account %s found\n", strings.ToLower(*status), account)
+			return nil
+		}
+		fmt.Fprintf(a.out, "no dumps of account %s found (is the account id right? `starter schedules list` shows the scheduled accounts)\n", account)
+		return nil
+	}
+	return writeRunsTable(a.out, runs)
+}
