@@ -27,10 +27,10 @@ unit:
 	cd internal/devstack/bqemu && $(GO) test -count=1 ./...
 
 integration: build
-	$(GO) test -tags integration -count=1 -timeout 40m -v ./internal/e2e/
+	$(GO) test -tags integration -count=1 -timeout 40m -parallel 8 -v ./internal/e2e/
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/parquetenc/
+	$(GO) run ./internal/bench/cmd/bench $(BENCH_ARGS)
 
 clean:
 	rm -rf bin
