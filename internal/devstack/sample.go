@@ -214,8 +214,12 @@ func fixInsertedBytes(ctx context.Context, bq *bigquery.Client, dataset, table s
 		if err != nil {
 			return fmt.Errorf("decode BYTES column %s.%s: %w", table, f.Name, err)
 		}
-		if st, err := job.Wait(ctx); err != nil || st.Err() != nil {
-			return fmt.Errorf("decode BYTES column %s.%s: %v %v", table, f.Name, err, st.Err())
+		st, err := job.Wait(ctx)
+		if err == nil {
+			err = st.Err()
+		}
+		if err != nil {
+			return fmt.Errorf("decode BYTES column %s.%s: %w", table, f.Name, err)
 		}
 	}
 	return nil

@@ -33,6 +33,8 @@ type TableReadBack struct {
 	Checksum string // see Checksum
 	// DuckDBTypes are the column types DuckDB reports, in order.
 	DuckDBTypes []string
+	// Canonical are the rows as CanonicalRow renders them, sorted.
+	Canonical []string
 }
 
 // ReadBack fetches receipt.json with root credentials, lists every table folder it names and
@@ -73,7 +75,7 @@ func ReadBack(ctx context.Context, root *s3.Client, bucket, prefix string, schem
 			files = append(files, local)
 		}
 		if len(files) > 0 {
-			rb.Rows, rb.Checksum, rb.DuckDBTypes, err = readParquet(ctx, db, files, schemas[name])
+			rb.Rows, rb.Checksum, rb.DuckDBTypes, rb.Canonical, err = readParquet(ctx, db, files, schemas[name])
 			if err != nil {
 				return nil, nil, fmt.Errorf("table %s: %w", name, err)
 			}
@@ -119,26 +121,26 @@ func download(ctx context.Context, c *s3.Client, bucket, key, path string) error
 	return f.Close()
 }
 
-func readParquet(ctx context.Context, db *sql.DB, files []string, schema bigquery.Schema) (int64, string, []string, error) {
+func readParquet(ctx context.Context, db *sql.DB, files []string, schema bigquery.Schema) (int64, string, []string, []string, error) {
 	quoted := make([]string, len(files))
 	for i, f := range files {
 		quoted[i] = "'" + strings.ReplaceAll(f, "'", "''") + "'"
 	}
 	rows, err := db.QueryContext(ctx, "SELECT * FROM read_parquet(["+strings.Join(quoted, ",")+"])")
 	if err != nil {
-		return 0, "", nil, err
+		return 0, "", nil, nil, err
 	}
 	defer rows.Close()
 	cols, err := rows.ColumnTypes()
 	if err != nil {
-		return 0, "", nil, err
+		return 0, "", nil, nil, err
 	}
 	var types []string
 	for _, c := range cols {
 		types = append(types, c.DatabaseTypeName())
 	}
 	if schema != nil && len(cols) != len(schema) {
-		return 0, "", types, fmt.Errorf("parquet has %d columns, BigQuery schema %d", len(cols), len(schema))
+		return 0, "", types, nil, fmt.Errorf("parquet has %d columns, BigQuery schema %d", len(cols), len(schema))
 	}
 	var canon []string
 	vals := make([]any, len(cols))
@@ -148,14 +150,15 @@ func readParquet(ctx context.Context, db *sql.DB, files []string, schema bigquer
 	}
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
-			return 0, "", types, err
+			return 0, "", types, nil, err
 		}
 		canon = append(canon, CanonicalRow(schema, vals))
 	}
 	if err := rows.Err(); err != nil {
-		return 0, "", types, err
+		return 0, "", types, nil, err
 	}
-	return int64(len(canon)), digest(canon), types, nil
+	sum := digest(canon) // sorts canon
+	return int64(len(canon)), sum, types, canon, nil
 }
 
 // Checksum is an order-independent digest of rows in BigQuery's Go types (what was inserted).
@@ -186,17 +189,40 @@ func digest(canon []string) string {
 func CanonicalRow(schema bigquery.Schema, vals []any) string {
 	parts := make([]string, len(vals))
 	for i, v := range vals {
-		var typ bigquery.FieldType
+		var f *bigquery.FieldSchema
 		if i < len(schema) {
-			typ = schema[i].Type
+			f = schema[i]
 		}
-		parts[i] = canonical(typ, v)
+		parts[i] = canonical(f, v)
 	}
 	return strings.Join(parts, "|")
 }
 
-func canonical(typ bigquery.FieldType, v any) string {
+func canonical(f *bigquery.FieldSchema, v any) string {
+	var typ bigquery.FieldType
+	if f != nil {
+		typ = f.Type
+	}
 	switch x := v.(type) {
+	case []bigquery.Value: // a RECORD as inserted
+		vals := make([]any, len(x))
+		for i := range x {
+			vals[i] = x[i]
+		}
+		return "{" + CanonicalRow(f.Schema, vals) + "}"
+	case map[string]any: // a STRUCT as DuckDB returns it
+		vals := make([]any, len(f.Schema))
+		for i, sub := range f.Schema {
+			vals[i] = x[sub.Name]
+		}
+		return "{" + CanonicalRow(f.Schema, vals) + "}"
+	case string:
+		if typ == bigquery.BigNumericFieldType { // exact decimal text in the parquet file
+			if r, ok := new(big.Rat).SetString(x); ok {
+				return r.RatString()
+			}
+		}
+		return strconv.Quote(x)
 	case nil:
 		return "NULL"
 	case int64:
@@ -207,8 +233,6 @@ func canonical(typ bigquery.FieldType, v any) string {
 		return strconv.FormatFloat(x, 'g', -1, 64)
 	case bool:
 		return strconv.FormatBool(x)
-	case string:
-		return strconv.Quote(x)
 	case []byte:
 		return hex.EncodeToString(x)
 	case *big.Rat:

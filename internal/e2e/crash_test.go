@@ -4,9 +4,14 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -25,15 +30,16 @@ const crashQueue = "e2e-crash"
 // a table; a second worker resumes the activity from its last heartbeat. The dump must land
 // exactly as if nothing had happened: contiguous shards, no row lost or duplicated.
 func TestWorkerKilledMidTable(t *testing.T) {
+	t.Parallel() // most of a dump is the wait for its minute to end; run them side by side
 	bin := filepath.Join(t.TempDir(), "worker")
 	build := exec.Command("go", "build", "-o", bin, "../../worker")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build worker: %v\n%s", err, out)
 	}
-	startWorkerProcess := func(name string) *exec.Cmd {
+	startWorkerProcess := func(name string, env ...string) *exec.Cmd {
 		cmd := exec.Command(bin)
-		cmd.Env = append(append(os.Environ(), stack.WorkerEnv()...),
-			"TASK_QUEUE="+crashQueue, "SHARD_TARGET_BYTES=8192", "ROW_GROUP_BYTES=4096")
+		cmd.Env = append(append(append(os.Environ(), stack.WorkerEnv()...),
+			"TASK_QUEUE="+crashQueue, "SHARD_TARGET_BYTES=8192", "ROW_GROUP_BYTES=4096", "METRICS_ADDR="), env...)
 		logf, err := os.Create(filepath.Join(t.TempDir(), name+".log"))
 		if err != nil {
 			t.Fatal(err)
@@ -75,11 +81,20 @@ func TestWorkerKilledMidTable(t *testing.T) {
 	killedAt := countShards(t, acc.Prefix, dump)
 	t.Logf("killed worker-1 after %d shards of events", killedAt)
 
-	second := startWorkerProcess("worker-2")
+	metricsPort := freeTCPPort(t)
+	second := startWorkerProcess("worker-2", fmt.Sprintf("METRICS_ADDR=127.0.0.1:%d", metricsPort))
 	defer func() { _ = second.Process.Signal(syscall.SIGTERM); _ = second.Wait() }()
 	var res workflows.ExportResult
 	if err := run.Get(ctx, &res); err != nil {
 		t.Fatalf("dump did not survive the crash: %v", err)
+	}
+	// The worker that finished the table served what it did on /metrics.
+	scrape := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
+	for _, want := range []string{`s3export_shards_total{table="events"}`, `s3export_rows_total{table="events"}`,
+		`s3export_receipts_total{account="crash"} 1`, `temporal_activity_execution_latency_seconds_count`} {
+		if !strings.Contains(scrape, want) {
+			t.Errorf("worker metrics lack %s", want)
+		}
 	}
 
 	r, tables, err := devstack.ReadBack(ctx, stack.RootS3(), devstack.CustomerBucket, acc.Prefix, devstack.SampleSchemas)
@@ -105,6 +120,25 @@ func TestWorkerKilledMidTable(t *testing.T) {
 	if want := devstack.Checksum(devstack.SampleSchemas["events"], devstack.SampleRows("events", n)); rb.Checksum != want {
 		t.Errorf("content checksum %s, source %s", rb.Checksum, want)
 	}
+}
+
+func freeTCPPort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func httpGet(t *testing.T, url string) string {
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
 
 func findDumpFolder(t *testing.T, prefix string) string {

@@ -41,7 +41,13 @@ import (
 const dataset = "e2e_platform"
 
 // sizes are smaller than the demo's, but shards are small too, so tables span many shards.
-var sizes = map[string]int{"companies": 1200, "contacts": 2500, "events": 6000, "revenue": 0, "revenue_attribution": 2000, "paid_ads": 1500}
+// paid_ads is not seeded here: the emulator confuses tables of the same name in different
+// datasets, and TestEveryEmulatorTypeExact needs a table name of its own (the demo dumps all
+// six tables).
+var sizes = map[string]int{"companies": 1200, "contacts": 2500, "events": 6000, "revenue": 0, "revenue_attribution": 2000}
+
+// e2eTables are the tables of the test accounts.
+var e2eTables = []string{"companies", "contacts", "events", "revenue", "revenue_attribution"}
 
 var (
 	stack *devstack.Stack
@@ -107,6 +113,7 @@ func account(id, bucket string) config.Account {
 	a := config.Account{ID: id, Bucket: bucket, RoleARN: "arn:aws:iam::000000000000:role/dreamdata-data-platform",
 		Prefix: "exports/" + id, KMSKeyARN: devstack.KMSKeyID,
 		BigQuery: config.BigQuerySource{Project: devstack.Project, Dataset: dataset}}
+	a.Tables = e2eTables
 	a.ApplyDefaults()
 	return a
 }
@@ -157,6 +164,7 @@ func recordHistory(t *testing.T, workflowID, path string) {
 }
 
 func TestDumpLandsCompleteAndExact(t *testing.T) {
+	t.Parallel() // most of a dump is the wait for its minute to end; run them side by side
 	acc := account("acme", devstack.CustomerBucket)
 	res, id, err := runDumpID(t, acc)
 	if err != nil {
@@ -169,7 +177,7 @@ func TestDumpLandsCompleteAndExact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Tables) != 6 {
+	if len(r.Tables) != len(e2eTables) {
 		t.Fatalf("receipt has %d tables", len(r.Tables))
 	}
 	if r.Timestamp != res.Receipt.Timestamp {
@@ -262,6 +270,7 @@ func TestExporterCanOnlyPut(t *testing.T) {
 // (no retries burnt) in the visible state waiting_for_fix, with the cause as the type and a
 // message naming the fix. Fixing it and signalling retry finishes the dump.
 func TestMisconfigurationParksWithAClearMessage(t *testing.T) {
+	t.Parallel() // most of a dump is the wait for its minute to end; run them side by side
 	cases := map[string]struct {
 		acc      config.Account
 		kind     s3dest.Kind
@@ -280,7 +289,6 @@ func TestMisconfigurationParksWithAClearMessage(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
-			start := time.Now()
 			run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 				ID: workflows.ScheduleID(tcase.acc.ID) + "-" + time.Now().UTC().Format(time.RFC3339Nano), TaskQueue: workflows.TaskQueue,
 			}, workflows.ExportWorkflowName, workflows.ExportInput{Account: tcase.acc})
@@ -288,8 +296,8 @@ func TestMisconfigurationParksWithAClearMessage(t *testing.T) {
 				t.Fatal(err)
 			}
 			p := waitForState(t, ctx, run.GetID(), workflows.StateWaitingForFix)
-			if time.Since(start) > time.Minute {
-				t.Errorf("took %s to park: misconfiguration must not be retried", time.Since(start))
+			if n := maxActivityAttempt(t, ctx, run.GetID()); n != 1 {
+				t.Errorf("an activity ran %d attempts: a misconfiguration must not be retried", n)
 			}
 			if p.Parked == nil || p.Parked.Type != string(tcase.kind) {
 				t.Fatalf("parked %+v, want type %s", p.Parked, tcase.kind)
@@ -319,11 +327,28 @@ func TestMisconfigurationParksWithAClearMessage(t *testing.T) {
 			if err := run.Get(ctx, &res); err != nil {
 				t.Fatalf("dump did not finish after the fix: %v", err)
 			}
-			if len(res.Receipt.Tables) != 6 {
+			if len(res.Receipt.Tables) != len(e2eTables) {
 				t.Errorf("receipt after the fix has %d tables", len(res.Receipt.Tables))
 			}
 		})
 	}
+}
+
+// maxActivityAttempt is the highest attempt number of any activity of a workflow so far.
+func maxActivityAttempt(t *testing.T, ctx context.Context, id string) int32 {
+	t.Helper()
+	var n int32
+	it := tc.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := e.GetActivityTaskStartedEventAttributes(); a != nil && a.GetAttempt() > n {
+			n = a.GetAttempt()
+		}
+	}
+	return n
 }
 
 func createMissingBucket(t *testing.T) {

@@ -11,18 +11,24 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/dreamdata/destination-aws-s3/internal/devstack"
 )
 
-const account = "acme-demo"
+const (
+	account     = "acme-demo"
+	metricsAddr = "127.0.0.1:9464"
+)
 
 func main() {
 	bin := flag.String("bin", "bin", "directory with the worker and starter binaries")
@@ -74,7 +80,7 @@ accounts:
 
 	step("starting a worker")
 	worker := exec.CommandContext(ctx, filepath.Join(bin, "worker"))
-	worker.Env = append(os.Environ(), st.WorkerEnv()...)
+	worker.Env = append(append(os.Environ(), st.WorkerEnv()...), "METRICS_ADDR="+metricsAddr)
 	wlog, err := os.Create(st.LogPath("worker"))
 	if err != nil {
 		return err
@@ -143,6 +149,11 @@ accounts:
 	}
 	fmt.Println("\nevery table: object count = total_file_count, rows and content equal the source")
 
+	step("worker metrics at http://%s/metrics (excerpt)", metricsAddr)
+	if err := printMetrics("http://" + metricsAddr + "/metrics"); err != nil {
+		fmt.Println("metrics:", err)
+	}
+
 	if !hold {
 		return nil
 	}
@@ -150,5 +161,25 @@ accounts:
 	fmt.Printf("workflows of the demo account: %s/namespaces/default/workflows?query=AccountId%%3D%%22%s%%22\n", st.TemporalUIURL, account)
 	fmt.Printf("S3 (MinIO) at %s, BigQuery emulator at %s\n", st.S3Endpoint, st.BigQueryEndpoint)
 	<-ctx.Done()
+	return nil
+}
+
+// printMetrics shows the exporter's own counters from the worker's Prometheus endpoint.
+func printMetrics(url string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "s3export_rows_total") || strings.HasPrefix(line, "s3export_shards_total") ||
+			strings.HasPrefix(line, "s3export_receipts_total") {
+			fmt.Println(line)
+		}
+	}
 	return nil
 }
