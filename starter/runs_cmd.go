@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/client"
+
 	"github.com/dreamdata/destination-aws-s3/internal/schedules"
 	"github.com/dreamdata/destination-aws-s3/workflows"
 )
@@ -107,18 +109,11 @@ func (a *app) rerun(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	cl, err := c.dial()
+	cl, id, err := c.runningDump(ctx, account, "nothing to rerun")
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	id, running, err := schedules.CurrentRun(ctx, cl, account)
-	if err != nil {
-		return err
-	}
-	if !running {
-		return fmt.Errorf("account %s has no running dump (last: %s); start a new one with `starter run %s`", account, id, account)
-	}
 	req := workflows.RerunRequest{}
 	if *tables != "" {
 		for _, t := range strings.Split(*tables, ",") {
@@ -134,6 +129,24 @@ func (a *app) rerun(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(a.out, "rerun requested on %s: %s\n", id, orAll(req.Tables))
 	return nil
+}
+
+// runningDump dials Temporal and finds the account's running dump; the caller closes the
+// client. Without a running dump the error says why that matters (nothing) and what to do.
+func (c *command) runningDump(ctx context.Context, account, nothing string) (client.Client, string, error) {
+	cl, err := c.dial()
+	if err != nil {
+		return nil, "", err
+	}
+	id, running, err := schedules.CurrentRun(ctx, cl, account)
+	if err == nil && !running {
+		err = fmt.Errorf("account %s has no running dump (last: %s): %s; start a new dump with `starter run %s`", account, id, nothing, account)
+	}
+	if err != nil {
+		cl.Close()
+		return nil, "", err
+	}
+	return cl, id, nil
 }
 
 func orAll(t []string) string {
@@ -159,18 +172,11 @@ func (a *app) retry(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	cl, err := c.dial()
+	cl, id, err := c.runningDump(ctx, account, "nothing waits for a fix")
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	id, running, err := schedules.CurrentRun(ctx, cl, account)
-	if err != nil {
-		return err
-	}
-	if !running {
-		return fmt.Errorf("account %s has no running dump (last: %s): nothing waits for a fix; start a new dump with `starter run %s`", account, id, account)
-	}
 	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	v, err := cl.QueryWorkflow(qctx, id, "", workflows.QueryProgress)
