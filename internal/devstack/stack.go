@@ -121,9 +121,10 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		ExporterSecret:          randomSecret(24),
 		KMSSecretKey:            KMSKeyID + ":" + base64.StdEncoding.EncodeToString(randomBytes(32)),
 	}
+	started := s // the named result is nil by the time a failing return runs this
 	defer func() {
 		if err != nil {
-			s.Stop()
+			started.Stop()
 		}
 	}()
 
