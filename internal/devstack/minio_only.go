@@ -46,18 +46,7 @@ func StartMinIO(ctx context.Context, o Options) (s *Stack, err error) {
 			started.Stop()
 		}
 	}()
-	data := filepath.Join(o.Dir, "minio-data")
-	if err := os.MkdirAll(data, 0o755); err != nil {
-		return nil, err
-	}
-	env := []string{"MINIO_ROOT_USER=" + MinIORootUser, "MINIO_ROOT_PASSWORD=" + s.MinIORootPassword,
-		"MINIO_KMS_SECRET_KEY=" + s.KMSSecretKey, "MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_CI_CD=1"}
-	consolePort, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	if err := s.spawn("minio", bin, []string{"server", data, "--quiet",
-		"--address", fmt.Sprintf("127.0.0.1:%d", port), "--console-address", fmt.Sprintf("127.0.0.1:%d", consolePort)}, env); err != nil {
+	if err := s.spawnMinIO(bin, port); err != nil {
 		return nil, err
 	}
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)

@@ -142,18 +142,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		return nil, err
 	}
 
-	minioData := filepath.Join(o.Dir, "minio-data")
-	if err := os.MkdirAll(minioData, 0o755); err != nil {
-		return nil, err
-	}
-	menv := []string{"MINIO_ROOT_USER=" + MinIORootUser, "MINIO_ROOT_PASSWORD=" + s.MinIORootPassword,
-		"MINIO_KMS_SECRET_KEY=" + s.KMSSecretKey, "MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_CI_CD=1"}
-	consolePort, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	if err := s.spawn("minio", filepath.Join(o.BinDir, "minio"), []string{"server", minioData, "--quiet",
-		"--address", fmt.Sprintf("127.0.0.1:%d", p.MinIO), "--console-address", fmt.Sprintf("127.0.0.1:%d", consolePort)}, menv); err != nil {
+	if err := s.spawnMinIO(filepath.Join(o.BinDir, "minio"), p.MinIO); err != nil {
 		return nil, err
 	}
 
@@ -211,6 +200,23 @@ func (s *Stack) Stop() {
 			<-done
 		}
 	}
+}
+
+// spawnMinIO starts MinIO on port with the stack's root credentials and static KMS key,
+// keeping its data under the stack's directory.
+func (s *Stack) spawnMinIO(bin string, port int) error {
+	data := filepath.Join(s.Dir, "minio-data")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		return err
+	}
+	env := []string{"MINIO_ROOT_USER=" + MinIORootUser, "MINIO_ROOT_PASSWORD=" + s.MinIORootPassword,
+		"MINIO_KMS_SECRET_KEY=" + s.KMSSecretKey, "MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_CI_CD=1"}
+	consolePort, err := freePort()
+	if err != nil {
+		return err
+	}
+	return s.spawn("minio", bin, []string{"server", data, "--quiet",
+		"--address", fmt.Sprintf("127.0.0.1:%d", port), "--console-address", fmt.Sprintf("127.0.0.1:%d", consolePort)}, env)
 }
 
 // LogPath is where a component's output goes.
