@@ -11,12 +11,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
+	"github.com/aws/smithy-go"
+
 	"github.com/dreamdata/destination-aws-s3/internal/config"
+	"github.com/dreamdata/destination-aws-s3/internal/failure"
 	"github.com/dreamdata/destination-aws-s3/internal/s3dest"
 )
 
@@ -110,7 +114,7 @@ func Run(ctx context.Context, p Prober, acc config.Account, now time.Time) Repor
 	// (a) Without ExternalId the role must be refused.
 	a := Check{Name: CheckExternalIDRequired, Title: "trust policy requires sts:ExternalId (confused-deputy guard)"}
 	err := withTimeout(func(c context.Context) error { return p.ProbeAssumeRoleWithoutExternalID(c, t) })
-	e, classified := s3dest.AsError(err)
+	e, classified := failure.As(err)
 	switch {
 	case err == nil:
 		a.Status = Warn
@@ -118,10 +122,10 @@ func Run(ctx context.Context, p Prober, acc config.Account, now time.Time) Repor
 			`"StringEquals": {"sts:ExternalId": %q}. Without it, anyone who gets the platform to assume roles (for example another `+
 			"customer who enters this role ARN as theirs) can have data written into this bucket: the confused-deputy problem. "+
 			"Fix: add the condition to the trust policy (`starter policy %s` prints it)", acc.RoleARN, acc.ID, acc.ID)
-	case classified && e.Kind == s3dest.KindAssumeRoleDenied:
+	case classified && e.Kind == failure.KindAssumeRoleDenied:
 		a.Status = OK
 		a.Message = "assuming the role without an ExternalId was denied, as it must be"
-	case classified && e.Kind == s3dest.KindPlatformIdentity:
+	case classified && e.Kind == failure.KindPlatformIdentity:
 		a.Status, a.Kind = Fail, string(e.Kind)
 		a.Message = e.Error()
 	default:
@@ -162,7 +166,7 @@ func Run(ctx context.Context, p Prober, acc config.Account, now time.Time) Repor
 		})
 		if err != nil {
 			c.Status, c.Kind, c.Message = Fail, kindOf(err), errText(err)
-			if k := c.Kind; k == string(s3dest.KindPutDenied) || k == string(s3dest.KindKMSDenied) {
+			if k := c.Kind; k == string(failure.KindPutDenied) || k == string(failure.KindKMSDenied) {
 				c.Message += fmt.Sprintf(" [`starter policy %s` prints the exact policies to paste]", acc.ID)
 			}
 		} else {
@@ -188,11 +192,16 @@ func Run(ctx context.Context, p Prober, acc config.Account, now time.Time) Repor
 	return r
 }
 
-// credentialHint recognises, in the text of a refusal, the messages STS servers give for the
-// caller's own bad credentials (some, MinIO among them, label it AccessDenied), so the
-// operator looks at the platform's identity instead of the customer's trust policy.
+// credentialHint recognises, in the message of an STS refusal, the words STS servers use for
+// the caller's own bad credentials (some, MinIO among them, label it AccessDenied), so the
+// operator looks at the platform's identity instead of the customer's trust policy. It reads
+// the server's message only, never the error's whole text, which names the role.
 func credentialHint(err error) string {
-	msg := strings.ToLower(err.Error())
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		return ""
+	}
+	msg := strings.ToLower(ae.ErrorMessage())
 	for _, s := range []string{"signature we calculated does not match", "security token included in the request is invalid", "access key id you provided does not exist"} {
 		if strings.Contains(msg, s) {
 			return " [hint: STS rejected the request's signature or key: the platform's own AWS credentials are probably wrong; fix the AWS credential chain of this command (environment, profile or instance role) before suspecting the customer's trust policy]"
@@ -202,13 +211,13 @@ func credentialHint(err error) string {
 }
 
 func kindOf(err error) string {
-	if e, ok := s3dest.AsError(err); ok {
+	if e, ok := failure.As(err); ok {
 		return string(e.Kind)
 	}
 	return ""
 }
 
-// errText is the operator-facing text of an error: s3dest errors carry the cause and the fix.
+// errText is the operator-facing text of an error: classified errors carry the cause and the fix.
 func errText(err error) string {
 	if err == nil {
 		return ""

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/dreamdata/destination-aws-s3/internal/config"
+	"github.com/dreamdata/destination-aws-s3/internal/failure"
 	"github.com/dreamdata/destination-aws-s3/internal/s3dest"
 )
 
@@ -40,10 +41,12 @@ func (w fakeWriter) Put(_ context.Context, o s3dest.Object) (s3dest.PutResult, e
 }
 
 var (
-	denied      = &s3dest.Error{Kind: s3dest.KindAssumeRoleDenied, Message: "assuming the customer's role was denied: fix the trust policy", Err: errors.New("AccessDenied")}
-	badIdentity = &s3dest.Error{Kind: s3dest.KindPlatformIdentity, Message: "STS rejected the platform's own AWS credentials", Err: errors.New("InvalidClientTokenId")}
-	sigDenied   = &s3dest.Error{Kind: s3dest.KindAssumeRoleDenied, Message: "assuming the customer's role was denied", Err: errors.New("api error AccessDenied: The request signature we calculated does not match the signature you provided.")}
-	putDenied   = &s3dest.Error{Kind: s3dest.KindPutDenied, Message: "writing was denied: the role's permission policy must allow s3:PutObject", Err: &smithy.GenericAPIError{Code: "AccessDenied"}}
+	denied      = failure.New(failure.KindAssumeRoleDenied, errors.New("AccessDenied"), "assuming the customer's role was denied: fix the trust policy")
+	badIdentity = failure.New(failure.KindPlatformIdentity, errors.New("InvalidClientTokenId"), "STS rejected the platform's own AWS credentials")
+	sigDenied   = failure.New(failure.KindAssumeRoleDenied, &smithy.GenericAPIError{Code: "AccessDenied", Message: "The request signature we calculated does not match the signature you provided."}, "assuming the customer's role was denied")
+	// The role's name holds the words of a bad signature: only the server's message counts.
+	trickyDenied = failure.New(failure.KindAssumeRoleDenied, fmt.Errorf("role arn:aws:iam::1:role/signature-we-calculated-does-not-match: %w", &smithy.GenericAPIError{Code: "AccessDenied", Message: "not authorized to perform: sts:AssumeRole"}), "assuming the customer's role was denied")
+	putDenied    = failure.New(failure.KindPutDenied, &smithy.GenericAPIError{Code: "AccessDenied"}, "writing was denied: the role's permission policy must allow s3:PutObject")
 )
 
 var now = time.Date(2024, 5, 1, 9, 30, 12, 345e6, time.UTC)
@@ -72,6 +75,7 @@ func TestRun(t *testing.T) {
 		"no external id":      {fakeProber{}, "warn,ok,ok", true, 1, []string{"WITHOUT an ExternalId", `"sts:ExternalId": "acme"`, "confused-deputy", "starter policy acme", "PASS with 1 warning"}},
 		"role denied":         {fakeProber{noExternalID: denied, withExternalID: denied}, "skipped,fail,skipped", false, 0, []string{"inconclusive", "fix the trust policy", "not tried", "Result: FAIL"}},
 		"bad signature":       {fakeProber{noExternalID: denied, withExternalID: sigDenied}, "skipped,fail,skipped", false, 0, []string{"platform's own AWS credentials are probably wrong"}},
+		"trust policy":        {fakeProber{noExternalID: denied, withExternalID: trickyDenied}, "skipped,fail,skipped", false, 0, []string{"Result: FAIL"}},
 		"put denied":          {fakeProber{noExternalID: denied, put: putDenied}, "ok,ok,fail", false, 0, []string{"s3:PutObject", "`starter policy acme` prints the exact policies", "Result: FAIL"}},
 		"platform identity":   {fakeProber{noExternalID: badIdentity, withExternalID: badIdentity}, "fail,fail,skipped", false, 0, []string{"platform's own AWS credentials"}},
 		"sts unreachable (a)": {fakeProber{noExternalID: errors.New("dial tcp: i/o timeout")}, "warn,ok,ok", true, 1, []string{"could not tell"}},
@@ -140,7 +144,19 @@ func TestTestObject(t *testing.T) {
 func TestFailureKindsAreReported(t *testing.T) {
 	p := &fakeProber{noExternalID: denied, put: fmt.Errorf("wrapped: %w", putDenied)}
 	r := Run(context.Background(), p, acc(), now)
-	if r.Checks[2].Kind != string(s3dest.KindPutDenied) {
+	if r.Checks[2].Kind != string(failure.KindPutDenied) {
 		t.Errorf("kind %q", r.Checks[2].Kind)
+	}
+}
+
+func TestCredentialHintReadsOnlyTheServerMessage(t *testing.T) {
+	if credentialHint(sigDenied) == "" {
+		t.Error("a bad signature must point at the platform's credentials")
+	}
+	if h := credentialHint(trickyDenied); h != "" {
+		t.Errorf("the role's name gave a hint: %s", h)
+	}
+	if h := credentialHint(errors.New("the request signature we calculated does not match")); h != "" {
+		t.Errorf("text without an API error gave a hint: %s", h)
 	}
 }

@@ -16,13 +16,14 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/googleapis/gax-go/v2/apierror"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/dreamdata/destination-aws-s3/internal/failure"
 )
 
 // MaxResponseBytes bounds one ReadRows response. BigQuery sends up to about 100 MiB per
@@ -30,14 +31,31 @@ import (
 const MaxResponseBytes = 256 << 20
 
 // ReadRetries is how many times in a row Read opens a stream again after a transient failure
-// (UNAVAILABLE, INTERNAL, ABORTED) that delivered no row since the previous one; waits start
-// at ReadRetryBackoff and double. Long reads, and readers that pause (the exporter holds a
-// stream open while its shards wait for upload), may be broken off by the server or the
-// network: this resumes them in place instead of failing the whole table.
+// (UNAVAILABLE, INTERNAL, ABORTED, RESOURCE_EXHAUSTED, or a stall: see StallTimeout) that
+// delivered no row since the previous one; waits start at ReadRetryBackoff and double. Long
+// reads, and readers that pause (the exporter holds a stream open while its shards wait for
+// upload), may be broken off by the server or the network: this resumes them in place instead
+// of failing the whole table.
 const (
 	ReadRetries      = 4
 	ReadRetryBackoff = time.Second
 )
+
+// StallTimeout is how long Read waits for the next ReadRows response before it gives the call
+// up as stalled (a half-open connection, a hung server), cancels it and opens the stream again
+// at the next row. Only the wait in Recv counts, never the time the caller's fn takes: the
+// exporter blocks in fn while its shards upload, and BigQuery then has nothing to send. A
+// healthy stream answers within seconds; two minutes leaves room for a slow first response.
+const StallTimeout = 2 * time.Minute
+
+// keepaliveParams make gRPC ping a connection that carries a ReadRows call but has been quiet
+// for Time, and close it when no ack comes within Timeout: the half-open connection that would
+// otherwise hang Recv until the stall watchdog fires is then failed as UNAVAILABLE, and read
+// again. Google's front ends answer pings more frequent than about every 30 s with GOAWAY
+// too_many_pings, which would break the very streams this protects, hence 60 s; without a
+// call in flight nothing needs detecting (PermitWithoutStream false), and idle pings count
+// against the same limit.
+var keepaliveParams = keepalive.ClientParameters{Time: 60 * time.Second, Timeout: 20 * time.Second, PermitWithoutStream: false}
 
 // Settings say how to reach BigQuery. Zero values mean Google's endpoints with the
 // application default credentials.
@@ -69,6 +87,10 @@ type Client struct {
 	read     *bqstorage.BigQueryReadClient
 	// retryBackoff is the first wait before a stream is opened again (ReadRetryBackoff).
 	retryBackoff time.Duration
+	// stallTimeout is StallTimeout, shorter in tests.
+	stallTimeout time.Duration
+	// now is time.Now, to tell an expired session.
+	now func() time.Time
 }
 
 // New connects to BigQuery. project is the default project of the metadata client.
@@ -80,6 +102,10 @@ func New(ctx context.Context, project string, s Settings) (*Client, error) {
 	if s.StorageEndpoint != "" {
 		grpcOpts = append(grpcOpts, option.WithEndpoint(s.StorageEndpoint), option.WithoutAuthentication(),
 			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	} else {
+		// Only towards Google: a local emulator is never half-open, and gRPC servers with the
+		// default enforcement (5 minutes between pings) would GOAWAY a stream paused longer.
+		grpcOpts = append(grpcOpts, option.WithGRPCDialOption(grpc.WithKeepaliveParams(keepaliveParams)))
 	}
 	grpcOpts = append(grpcOpts, option.WithGRPCDialOption(grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxResponseBytes))))
 	meta, err := bigquery.NewClient(ctx, project, restOpts...)
@@ -91,7 +117,7 @@ func New(ctx context.Context, project string, s Settings) (*Client, error) {
 		meta.Close()
 		return nil, fmt.Errorf("bigquery storage read client: %w", err)
 	}
-	return &Client{settings: s, meta: meta, read: read, retryBackoff: ReadRetryBackoff}, nil
+	return &Client{settings: s, meta: meta, read: read, retryBackoff: ReadRetryBackoff, stallTimeout: StallTimeout, now: time.Now}, nil
 }
 
 // Close releases the connections.
@@ -99,11 +125,21 @@ func (c *Client) Close() error {
 	return errors.Join(c.read.Close(), c.meta.Close())
 }
 
-// Metadata returns the table's schema and metadata.
+// billing is the project read sessions of ref are created (and billed) in.
+func (c *Client) billing(ref TableRef) string {
+	if c.settings.BillingProject != "" {
+		return c.settings.BillingProject
+	}
+	return ref.Project
+}
+
+// Metadata returns the table's metadata. The schema of an export comes from its read session
+// (Session.Fields), which is the snapshot's; Metadata is a cheap check that the table exists
+// and is readable.
 func (c *Client) Metadata(ctx context.Context, ref TableRef) (*bigquery.TableMetadata, error) {
 	md, err := c.meta.DatasetInProject(ref.Project, ref.Dataset).Table(ref.Table).Metadata(ctx)
 	if err != nil {
-		return nil, classify(err, ref)
+		return nil, classify(err, ref, c.billing(ref))
 	}
 	return md, nil
 }
@@ -111,7 +147,9 @@ func (c *Client) Metadata(ctx context.Context, ref TableRef) (*bigquery.TableMet
 // Session is an open read session: a consistent snapshot of one table split into streams.
 // It stays readable for six hours on BigQuery; everything needed to resume reading is here.
 type Session struct {
-	Name    string
+	Name string
+	// Table is the table read; zero in sessions recorded before it was kept.
+	Table   TableRef
 	Streams []string
 	// ArrowSchema is the serialized Arrow IPC schema message every batch is decoded with.
 	ArrowSchema []byte
@@ -120,12 +158,8 @@ type Session struct {
 
 // Open creates a read session of the whole table as it was at snapshot.
 func (c *Client) Open(ctx context.Context, ref TableRef, snapshot time.Time, maxStreams int) (*Session, error) {
-	billing := c.settings.BillingProject
-	if billing == "" {
-		billing = ref.Project
-	}
 	req := &storagepb.CreateReadSessionRequest{
-		Parent: "projects/" + billing,
+		Parent: "projects/" + c.billing(ref),
 		ReadSession: &storagepb.ReadSession{
 			Table:      ref.path(),
 			DataFormat: storagepb.DataFormat_ARROW,
@@ -137,9 +171,9 @@ func (c *Client) Open(ctx context.Context, ref TableRef, snapshot time.Time, max
 	}
 	s, err := c.read.CreateReadSession(ctx, req)
 	if err != nil {
-		return nil, classify(err, ref)
+		return nil, classify(err, ref, c.billing(ref))
 	}
-	out := &Session{Name: s.GetName(), ArrowSchema: s.GetArrowSchema().GetSerializedSchema()}
+	out := &Session{Name: s.GetName(), Table: ref, ArrowSchema: s.GetArrowSchema().GetSerializedSchema()}
 	if s.GetExpireTime() != nil {
 		out.ExpireTime = s.GetExpireTime().AsTime()
 	}
@@ -165,9 +199,14 @@ func (s *Session) Schema() (*arrow.Schema, error) {
 // Read streams the rows of one stream from offset, handing each record batch to fn. fn must
 // not keep the batch after it returns, and fn's error is returned as is. An empty table's
 // session may have no stream at all. Read is safe for concurrent use, one call per stream.
+// Callers that track progress count the rows of the batches fn receives.
 //
-// A stream that breaks with a transient error (see ReadRetries) is opened again at the row
-// after the last one fn received, so fn sees every row once, in order.
+// A stream that breaks with a transient error (see ReadRetries), or stalls (see
+// StallTimeout), is opened again at the row after the last one fn received, so fn sees every
+// row once, in order. Other failures are *failure.Error where a kind names them: a session or
+// stream gone (KindSessionExpired: read the table again from a new session), denied
+// (KindBigQueryPermission), throttled or stalled past the retries (KindBigQueryThrottled,
+// KindStalled); the rest are transient errors naming the stream and row.
 func (c *Client) Read(ctx context.Context, s *Session, stream string, offset int64, fn func(arrow.RecordBatch) error) error {
 	dec := decoder{schema: s.ArrowSchema, mem: memory.DefaultAllocator}
 	failures := 0
@@ -184,35 +223,55 @@ func (c *Client) Read(ctx context.Context, s *Session, stream string, offset int
 		if n > 0 {
 			failures = 0
 		}
-		if ctx.Err() != nil || !transient(err) || failures >= ReadRetries {
-			return classifyStream(err, stream)
+		if ctx.Err() != nil {
+			return fmt.Errorf("read stream %s at row %d: %w", stream, offset, err)
 		}
-		wait := c.retryBackoff << failures
+		if !retryInPlace(err) || failures >= ReadRetries {
+			return c.streamError(err, s, stream, offset, failures+1)
+		}
+		wait := retryWait(err, c.retryBackoff<<failures)
 		failures++
 		select {
 		case <-ctx.Done():
-			return classifyStream(ctx.Err(), stream)
+			return fmt.Errorf("read stream %s at row %d: %w", stream, offset, ctx.Err())
 		case <-time.After(wait):
 		}
 	}
 }
 
+// errStalled is the cause a ReadRows call is cancelled with when no response came for the
+// stall timeout.
+var errStalled = errors.New("no ReadRows response within the stall timeout")
+
 // readFrom is one ReadRows call: it returns how many rows fn accepted.
 func (c *Client) readFrom(ctx context.Context, dec decoder, stream string, offset int64, fn func(arrow.RecordBatch) error) (int64, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // ends the call on the server too when we stop early
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil) // ends the call on the server too when we stop early
+	// The watchdog runs while we wait for BigQuery (opening the call, Recv), never while fn
+	// runs: a caller holding a batch is backpressure, not a stall.
+	watchdog := time.AfterFunc(c.stallTimeout, func() { cancel(errStalled) })
+	defer watchdog.Stop()
+	stalled := func(err error) error {
+		if errors.Is(context.Cause(ctx), errStalled) {
+			return fmt.Errorf("%w (%s): %w", errStalled, c.stallTimeout, err)
+		}
+		return err
+	}
 	rs, err := c.read.ReadRows(ctx, &storagepb.ReadRowsRequest{ReadStream: stream, Offset: offset})
 	if err != nil {
-		return 0, err
+		return 0, stalled(err)
 	}
 	var rows int64
 	for {
 		resp, err := rs.Recv()
+		// A response that raced the watchdog is delivered all the same: its rows count, and
+		// the cancelled call fails at the next Recv.
+		watchdog.Stop()
 		if err == io.EOF {
 			return rows, nil
 		}
 		if err != nil {
-			return rows, err
+			return rows, stalled(err)
 		}
 		batch := resp.GetArrowRecordBatch()
 		var got int64
@@ -234,6 +293,7 @@ func (c *Client) readFrom(ctx context.Context, dec decoder, stream string, offse
 		if want := resp.GetRowCount(); want > 0 && got != want {
 			return rows, fmt.Errorf("ReadRows response at row %d declares %d rows, %d decoded: %w", offset+rows-got, want, got, errFraming)
 		}
+		watchdog.Reset(c.stallTimeout)
 	}
 }
 
@@ -245,19 +305,53 @@ func (e fnError) Unwrap() error { return e.err }
 
 var errFraming = errors.New("Arrow record batch does not match the response's row count")
 
-// transient reports a stream failure worth reading again from the last row received: the
-// connection or the server broke off (BigQuery resets long or slow streams), not a
-// misconfiguration or bad request, which a retry cannot fix.
-func transient(err error) bool {
-	st, ok := status.FromError(err)
+// retryInPlace reports a stream failure worth reading again from the last row received: the
+// connection or the server broke off (BigQuery resets long or slow streams), BigQuery asks us
+// to slow down (RESOURCE_EXHAUSTED is its throttling signal on ReadRows), or nothing came for
+// the stall timeout; not a misconfiguration or bad request, which a retry cannot fix.
+func retryInPlace(err error) bool {
+	if errors.Is(err, errStalled) {
+		return true
+	}
+	code, ok := grpcCode(err)
 	if !ok {
 		return false
 	}
-	switch st.Code() {
-	case codes.Unavailable, codes.Internal, codes.Aborted:
+	switch code {
+	case codes.Unavailable, codes.Internal, codes.Aborted, codes.ResourceExhausted:
 		return true
 	}
 	return false
+}
+
+// streamError classifies the failure Read gives up on, after attempts ReadRows calls in a row
+// without a row, at offset.
+func (c *Client) streamError(err error, s *Session, stream string, offset int64, attempts int) error {
+	table, billing := s.Table.String(), c.billing(s.Table)
+	if s.Table == (TableRef{}) { // a session recorded before Table was kept
+		table = "of read session " + s.Name
+		if billing == "" {
+			billing = "(the table's project)"
+		}
+	}
+	if errors.Is(err, errStalled) {
+		return failure.New(failure.KindStalled, err,
+			"BigQuery sent nothing on read stream %s (table %s) at row %d for %s, on %d ReadRows calls in a row: the connection is likely half-open or the server hung; retrying",
+			stream, table, offset, c.stallTimeout, attempts)
+	}
+	switch streamCause(err, s, c.now()) {
+	case causeSessionGone:
+		return failure.New(failure.KindSessionExpired, err,
+			"the BigQuery read session of table %s is gone (expired, or stream %s no longer exists) at row %d: the table is read again from a new session",
+			table, stream, offset)
+	case causeDenied:
+		return deniedError(err, table, billing)
+	case causeUnauthenticated:
+		return unauthenticatedError(err, table)
+	case causeThrottled:
+		return throttledError(err, table, billing)
+	}
+	return fmt.Errorf("read stream %s at row %d: %w", stream, offset, err)
 }
 
 // decoder turns one ArrowRecordBatch message into records. BigQuery sends the schema once,
@@ -283,38 +377,4 @@ func (d decoder) each(batch []byte, fn func(arrow.RecordBatch) error) error {
 		return fmt.Errorf("decode Arrow record batch: %w", err)
 	}
 	return nil
-}
-
-// NotFoundError reports a table that does not exist: a configuration problem.
-type NotFoundError struct{ Ref string }
-
-func (e *NotFoundError) Error() string {
-	return fmt.Sprintf("BigQuery table %s does not exist: check the account's bigquery.project, bigquery.dataset and tables", e.Ref)
-}
-
-// PermissionError reports the platform's identity lacking BigQuery access.
-type PermissionError struct {
-	Ref string
-	Err error
-}
-
-func (e *PermissionError) Error() string {
-	return fmt.Sprintf("reading BigQuery table %s was denied: the worker's Google identity needs roles/bigquery.dataViewer on the dataset and roles/bigquery.readSessionUser on the billing project: %v", e.Ref, e.Err)
-}
-func (e *PermissionError) Unwrap() error { return e.Err }
-
-func classify(err error, ref TableRef) error {
-	if ae, ok := apierror.FromError(err); ok {
-		switch {
-		case ae.GRPCStatus() != nil && ae.GRPCStatus().Code() == codes.NotFound, ae.HTTPCode() == 404:
-			return &NotFoundError{Ref: ref.String()}
-		case ae.GRPCStatus() != nil && ae.GRPCStatus().Code() == codes.PermissionDenied, ae.HTTPCode() == 403:
-			return &PermissionError{Ref: ref.String(), Err: err}
-		}
-	}
-	return fmt.Errorf("bigquery %s: %w", ref, err)
-}
-
-func classifyStream(err error, stream string) error {
-	return fmt.Errorf("read stream %s: %w", stream, err)
 }

@@ -24,6 +24,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/dreamdata/destination-aws-s3/internal/failure"
 )
 
 // FakeSchema is the table FakeBigQuery serves: row i has id i, a name (NULL when i%5 == 0)
@@ -72,6 +74,7 @@ type FakeBigQuery struct {
 type fakeBreak struct {
 	after int64
 	code  codes.Code
+	stall bool // stop sending without ending the call
 }
 
 // Break makes the next call reading stream fail with code once it has sent at least after
@@ -82,7 +85,19 @@ func (f *FakeBigQuery) Break(stream string, after int64, code codes.Code) {
 	if f.breaks == nil {
 		f.breaks = map[string][]fakeBreak{}
 	}
-	f.breaks[stream] = append(f.breaks[stream], fakeBreak{after, code})
+	f.breaks[stream] = append(f.breaks[stream], fakeBreak{after: after, code: code})
+}
+
+// Stall makes the next call reading stream stop sending once it has sent at least after rows,
+// without ending the call, as a hung server or a half-open connection would: the call lasts
+// until the client cancels it. Calls queue in order, with those of Break.
+func (f *FakeBigQuery) Stall(stream string, after int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.breaks == nil {
+		f.breaks = map[string][]fakeBreak{}
+	}
+	f.breaks[stream] = append(f.breaks[stream], fakeBreak{after: after, stall: true})
 }
 
 // StreamRange returns the ids [first, end) of a stream.
@@ -178,6 +193,10 @@ func (f *FakeBigQuery) ReadRows(req *storagepb.ReadRowsRequest, srv storagepb.Bi
 	var sent int64
 	for id := r[0] + req.GetOffset(); ; {
 		if brk != nil && sent >= brk.after {
+			if brk.stall {
+				<-srv.Context().Done()
+				return status.FromContextError(srv.Context().Err()).Err()
+			}
 			return status.Error(brk.code, "fake: stream broken to order")
 		}
 		if id >= r[1] {
@@ -392,8 +411,7 @@ func TestEmptyTableHasNoStream(t *testing.T) {
 	}
 	missing := fakeRef
 	missing.Table = "missing"
-	var nf *NotFoundError
-	if _, err := c.Open(context.Background(), missing, time.Time{}, 4); !errors.As(err, &nf) {
+	if _, err := c.Open(context.Background(), missing, time.Time{}, 4); failure.KindOf(err) != failure.KindTableNotFound || !strings.Contains(err.Error(), "p.d.missing") {
 		t.Errorf("missing table: %v", err)
 	}
 }
@@ -433,7 +451,7 @@ func TestReadGivesUpOnPermanentErrors(t *testing.T) {
 	st := s.Streams[0]
 
 	f.Break(st, 100, codes.PermissionDenied)
-	if _, err := readStream(t, c, s, st, 0); status.Code(errors.Unwrap(err)) != codes.PermissionDenied || len(f.ReadOffsets(st)) != 1 {
+	if _, err := readStream(t, c, s, st, 0); failure.KindOf(err) != failure.KindBigQueryPermission || status.Code(errors.Unwrap(err)) != codes.PermissionDenied || len(f.ReadOffsets(st)) != 1 {
 		t.Errorf("PERMISSION_DENIED: %v after %d calls", err, len(f.ReadOffsets(st)))
 	}
 
@@ -442,7 +460,7 @@ func TestReadGivesUpOnPermanentErrors(t *testing.T) {
 		f.Break(st, 0, codes.Unavailable)
 	}
 	before := len(f.ReadOffsets(st))
-	if _, err := readStream(t, c, s, st, 0); status.Code(errors.Unwrap(err)) != codes.Unavailable || len(f.ReadOffsets(st))-before != ReadRetries+1 {
+	if _, err := readStream(t, c, s, st, 0); status.Code(errors.Unwrap(err)) != codes.Unavailable || failure.KindOf(err) != failure.KindTransient || len(f.ReadOffsets(st))-before != ReadRetries+1 {
 		t.Errorf("endless UNAVAILABLE: %v after %d calls", err, len(f.ReadOffsets(st))-before)
 	}
 

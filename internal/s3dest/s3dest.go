@@ -15,10 +15,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
-	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
@@ -29,10 +28,12 @@ const (
 	// RefreshWindow: cached credentials are renewed this long before they expire, so a shard
 	// upload that starts just before expiry does not fail half way. Big dumps outlive an hour.
 	RefreshWindow = 10 * time.Minute
-	// MinPartSize is S3's smallest multipart part.
-	MinPartSize = manager.MinUploadPartSize
+	// MinPartSize is S3's smallest multipart part (all but the last).
+	MinPartSize = 5 << 20
+	// MaxPartSize is S3's largest part, and its largest single PutObject.
+	MaxPartSize = 5 << 30
 	// MaxParts is S3's largest number of parts in one upload.
-	MaxParts = manager.MaxUploadParts
+	MaxParts = 10000
 	// DefaultUploadConcurrency is how many parts of one object upload at once.
 	DefaultUploadConcurrency = 4
 )
@@ -44,8 +45,9 @@ type Settings struct {
 	STSEndpoint string
 	// PathStyle addresses buckets as endpoint/bucket instead of bucket.endpoint.
 	PathStyle bool
-	// ChecksumWhenRequired turns off the SDK's default CRC checksums for servers that reject
-	// them. Uploads then carry no end-to-end checksum; leave it off against AWS.
+	// ChecksumWhenRequired sends no checksum headers, for servers that reject them. S3 then
+	// verifies nothing end to end; PutResult.ChecksumCRC32C is still the object's CRC32C,
+	// computed here. Leave it off against AWS.
 	ChecksumWhenRequired bool
 	// SessionNamePrefix starts the RoleSessionName (visible in the customer's CloudTrail).
 	SessionNamePrefix string
@@ -62,12 +64,22 @@ type Target struct {
 
 // Object is one object to write.
 type Object struct {
-	Key         string
-	Body        io.Reader // an *os.File or other io.ReadSeeker avoids buffering parts in memory
-	Size        int64     // -1 when unknown
+	Key string
+	// Body is read in place, parts concurrently, when it is an io.ReaderAt (an *os.File, a
+	// *bytes.Reader); it is read from its current offset when it is also an io.Seeker. Any
+	// other reader is read once, each part buffered in memory while it uploads.
+	Body        io.Reader
+	Size        int64 // -1 when unknown
 	ContentType string
-	// PartSize of a multipart upload; 0 means derived from Size.
+	// PartSize of a multipart upload; 0 means PartSizeFor(Size). Objects up to the part
+	// size go in one PutObject.
 	PartSize int64
+	// OnProgress, when set, is called with the number of request body bytes just handed to
+	// the connection, as they go, so the caller can heartbeat on bytes moving and notice
+	// stalls. It is called from several goroutines at once (the parts upload concurrently,
+	// and the HTTP transport writes bodies from its own goroutines), so it must be safe for
+	// concurrent use and quick. Bytes sent again by a retry are counted again.
+	OnProgress func(n int64)
 }
 
 // Writer puts objects into one bucket. It is the whole boundary the exporter needs.
@@ -75,9 +87,13 @@ type Writer interface {
 	Put(ctx context.Context, obj Object) (PutResult, error)
 }
 
-// PutResult is what S3 answered for one object.
+// PutResult is what was written.
 type PutResult struct {
-	ETag           string
+	ETag string
+	// ChecksumCRC32C is the CRC32C of the whole object (S3's FULL_OBJECT checksum type,
+	// base64 of the big-endian bytes), the same for single and multipart uploads, so any
+	// CRC32C tool can verify a downloaded object against it. It is computed here, and S3
+	// confirmed it unless Settings.ChecksumWhenRequired is set.
 	ChecksumCRC32C string
 }
 
@@ -87,6 +103,8 @@ type Client struct {
 	base     aws.Config
 	sts      *sts.Client
 	settings Settings
+	// s3HTTP is shared by every account's S3 client: one connection pool per bucket host.
+	s3HTTP aws.HTTPClient
 
 	mu    sync.Mutex
 	creds map[credKey]*aws.CredentialsCache
@@ -96,15 +114,26 @@ type credKey struct{ roleARN, externalID string }
 
 // New builds a Client on the platform's own AWS configuration (its identity calls AssumeRole).
 func New(base aws.Config, s Settings) *Client {
-	stsClient := sts.NewFromConfig(base, func(o *sts.Options) {
-		if s.STSEndpoint != "" {
-			o.BaseEndpoint = aws.String(s.STSEndpoint)
-		}
-	})
 	if s.SessionNamePrefix == "" {
 		s.SessionNamePrefix = "dreamdata-export"
 	}
-	return &Client{base: base, sts: stsClient, settings: s, creds: map[credKey]*aws.CredentialsCache{}}
+	return &Client{
+		base:     base,
+		sts:      newSTSClient(base, s, stsBackoff{}),
+		settings: s,
+		s3HTTP:   newHTTPClient(S3ResponseHeaderTimeout),
+		creds:    map[credKey]*aws.CredentialsCache{},
+	}
+}
+
+func newSTSClient(base aws.Config, s Settings, backoff retry.BackoffDelayer) *sts.Client {
+	return sts.NewFromConfig(base, func(o *sts.Options) {
+		if s.STSEndpoint != "" {
+			o.BaseEndpoint = aws.String(s.STSEndpoint)
+		}
+		o.HTTPClient = newHTTPClient(STSResponseHeaderTimeout)
+		o.Retryer = newSTSRetryer(backoff)
+	})
 }
 
 var sessionNameUnsafe = regexp.MustCompile(`[^A-Za-z0-9+=,.@-]`)
@@ -140,6 +169,9 @@ func (c *Client) credentials(t Target) *aws.CredentialsCache {
 func (c *Client) CheckAccess(ctx context.Context, t Target) error {
 	_, err := c.credentials(t).Retrieve(ctx)
 	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return err
+		}
 		return classifyAssumeRole(err, opContext{account: t.AccountID, roleARN: t.RoleARN})
 	}
 	return nil
@@ -148,76 +180,36 @@ func (c *Client) CheckAccess(ctx context.Context, t Target) error {
 // Writer returns the write-only view of the account's bucket.
 func (c *Client) Writer(t Target) Writer {
 	creds := c.credentials(t)
-	client := s3.NewFromConfig(c.base, func(o *s3.Options) {
-		o.Credentials = creds
-		if t.Region != "" {
-			o.Region = t.Region
-		}
-		if c.settings.S3Endpoint != "" {
-			o.BaseEndpoint = aws.String(c.settings.S3Endpoint)
-		}
-		o.UsePathStyle = c.settings.PathStyle
-		if c.settings.ChecksumWhenRequired {
-			o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
-		}
-	})
-	return &bucketWriter{client: client, target: t, settings: c.settings}
+	return newBucketWriter(newS3Client(c.base, c.settings, c.s3HTTP, creds, t.Region), creds, t, c.settings)
 }
 
-type bucketWriter struct {
-	client   *s3.Client
-	target   Target
-	settings Settings
+// newS3Client is an S3 client for one bucket, signing with creds.
+func newS3Client(base aws.Config, s Settings, httpClient aws.HTTPClient, creds aws.CredentialsProvider, region string) *s3.Client {
+	return s3.NewFromConfig(base, func(o *s3.Options) {
+		o.Credentials = creds
+		o.HTTPClient = httpClient
+		if region != "" {
+			o.Region = region
+		}
+		if s.S3Endpoint != "" {
+			o.BaseEndpoint = aws.String(s.S3Endpoint)
+		}
+		o.UsePathStyle = s.PathStyle
+		if s.ChecksumWhenRequired {
+			o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		}
+		o.APIOptions = append(o.APIOptions, addBodyWatch)
+	})
 }
 
 // PartSizeFor picks a multipart part size so an object of the given size needs at most a
 // tenth of S3's part limit, leaving room for shards that overshoot their target.
 func PartSizeFor(size int64) int64 {
 	p := int64(16 << 20)
-	for size > 0 && size/p > int64(MaxParts)/10 {
+	for size > 0 && size/p > int64(MaxParts)/10 && p < MaxPartSize {
 		p *= 2
 	}
-	return p
-}
-
-// Put writes one object with the bucket-owner-full-control ACL, so the customer owns what we
-// write, SSE-KMS when the account has a key, and a CRC32C checksum S3 verifies.
-func (w *bucketWriter) Put(ctx context.Context, obj Object) (PutResult, error) {
-	in := &s3.PutObjectInput{
-		Bucket:      aws.String(w.target.Bucket),
-		Key:         aws.String(obj.Key),
-		Body:        obj.Body,
-		ACL:         types.ObjectCannedACLBucketOwnerFullControl,
-		ContentType: aws.String(obj.ContentType),
-	}
-	if !w.settings.ChecksumWhenRequired {
-		in.ChecksumAlgorithm = types.ChecksumAlgorithmCrc32c
-	}
-	if w.target.KMSKeyID != "" {
-		in.ServerSideEncryption = types.ServerSideEncryptionAwsKms
-		in.SSEKMSKeyId = aws.String(w.target.KMSKeyID)
-	}
-	partSize := obj.PartSize
-	if partSize == 0 {
-		partSize = PartSizeFor(obj.Size)
-	}
-	up := manager.NewUploader(w.client, func(u *manager.Uploader) {
-		u.PartSize = partSize
-		u.Concurrency = DefaultUploadConcurrency
-		// The customer's policy does not grant s3:AbortMultipartUpload; a failed upload's
-		// parts are left for the bucket's lifecycle rule instead of a denied abort call.
-		u.LeavePartsOnError = true
-	})
-	out, err := up.Upload(ctx, in)
-	if err != nil {
-		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-			return PutResult{}, err
-		}
-		return PutResult{}, classifyPut(err, opContext{account: w.target.AccountID, roleARN: w.target.RoleARN,
-			bucket: w.target.Bucket, key: obj.Key, region: w.target.Region, kmsKey: w.target.KMSKeyID})
-	}
-	res := PutResult{ETag: aws.ToString(out.ETag), ChecksumCRC32C: aws.ToString(out.ChecksumCRC32C)}
-	return res, nil
+	return min(p, MaxPartSize)
 }
 
 // String describes the target without anything secret, for logs.
