@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -61,7 +62,9 @@ type Account struct {
 	// KMSKeyARN, when set, makes every object SSE-KMS encrypted with this key.
 	KMSKeyARN string         `yaml:"kms_key_arn,omitempty" json:"kms_key_arn,omitempty"`
 	BigQuery  BigQuerySource `yaml:"bigquery" json:"bigquery"`
-	Tables    []string       `yaml:"tables,omitempty" json:"tables,omitempty"`
+	// Tables to export. Nil (key absent) means DefaultTables; an explicitly empty list is an
+	// error, not "everything".
+	Tables []string `yaml:"tables,omitempty" json:"tables,omitempty"`
 	// FileExtension is ".parquet.gz" (default, the documented contract) or ".parquet".
 	FileExtension string `yaml:"file_extension,omitempty" json:"file_extension,omitempty"`
 	// ScheduleTimes overrides the plan's UTC times of day ("HH:MM") for this account.
@@ -94,7 +97,11 @@ func Parse(data []byte) (*File, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("parse accounts file: %w", err)
+		if errors.Is(err, io.EOF) {
+			// yaml.v3 reports a file without any document (empty, or only comments) as a bare EOF.
+			return nil, errors.New("the accounts file is empty: list at least one account under accounts:")
+		}
+		return nil, fmt.Errorf("parse accounts file: %w", explainDecodeError(err))
 	}
 	f.applyDefaults()
 	if err := f.Validate(); err != nil {
@@ -109,12 +116,14 @@ func (f *File) applyDefaults() {
 	}
 }
 
-// ApplyDefaults fills the optional fields of an account with their defaults.
+// ApplyDefaults fills the optional fields of an account with their defaults. Only a nil
+// Tables (key absent) gets DefaultTables: an explicit empty list is left for Validate to
+// reject, so "tables: []" cannot silently mean "every table".
 func (a *Account) ApplyDefaults() {
 	if a.Plan == "" {
 		a.Plan = PlanPaid
 	}
-	if len(a.Tables) == 0 {
+	if a.Tables == nil {
 		a.Tables = append([]string(nil), DefaultTables...)
 	}
 	if a.FileExtension == "" {
@@ -152,16 +161,14 @@ func (f *File) ScheduleTimes(a Account) []string {
 func (f *File) Validate() error {
 	var errs []error
 	if len(f.Accounts) == 0 {
-		errs = append(errs, errors.New("accounts: the file lists no account"))
+		errs = append(errs, errors.New("accounts: the file lists no account; list at least one account under accounts:"))
 	}
-	for plan, times := range f.Plans {
+	for _, plan := range sortedKeys(f.Plans) {
 		if plan != PlanPaid && plan != PlanFree {
 			errs = append(errs, fmt.Errorf("plans.%s: unknown plan; use %q or %q", plan, PlanPaid, PlanFree))
 		}
-		for _, t := range times {
-			if err := validateTimeOfDay(t); err != nil {
-				errs = append(errs, fmt.Errorf("plans.%s: %w", plan, err))
-			}
+		if err := validateTimes(f.Plans[plan]); err != nil {
+			errs = append(errs, fmt.Errorf("plans.%s: %w", plan, err))
 		}
 	}
 	seen := map[string]bool{}
@@ -203,23 +210,23 @@ func (a Account) Validate() error {
 	if a.KMSKeyARN != "" {
 		add("kms_key_arn", validateKMSKeyARN(a.KMSKeyARN))
 	}
-	if a.BigQuery.Project == "" {
-		add("bigquery.project", errors.New("missing: name the BigQuery project that holds the account's dataset"))
-	}
-	if a.BigQuery.Dataset == "" {
-		add("bigquery.dataset", errors.New("missing: name the BigQuery dataset that holds the account's tables"))
-	}
+	add("bigquery.project", validateBigQueryProject(a.BigQuery.Project))
+	add("bigquery.dataset", validateBigQueryDataset(a.BigQuery.Dataset))
 	add("tables", validateTables(a.Tables))
 	if a.FileExtension != ExtensionParquetGz && a.FileExtension != ExtensionParquet {
 		add("file_extension", fmt.Errorf("%q is not supported; use %q (default) or %q", a.FileExtension, ExtensionParquetGz, ExtensionParquet))
 	}
-	for _, t := range a.ScheduleTimes {
-		add("schedule_times", validateTimeOfDay(t))
-	}
+	add("schedule_times", validateTimes(a.ScheduleTimes))
 	return errors.Join(errs...)
 }
 
+// validateTables checks an account's table list. A non-nil empty list can only come from an
+// explicit "tables: []", which ApplyDefaults leaves alone: the operator meant something, and
+// "every table" is the opposite of what an empty list says.
 func validateTables(tables []string) error {
+	if tables != nil && len(tables) == 0 {
+		return fmt.Errorf("the list is empty; omit the key to export every table (%s) or name at least one", strings.Join(DefaultTables, ", "))
+	}
 	known := map[string]bool{}
 	for _, t := range DefaultTables {
 		known[t] = true
@@ -242,4 +249,13 @@ func sortedCopy(s []string) []string {
 	c := append([]string(nil), s...)
 	sort.Strings(c)
 	return c
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	k := make([]string, 0, len(m))
+	for n := range m {
+		k = append(k, n)
+	}
+	sort.Strings(k)
+	return k
 }
