@@ -37,11 +37,11 @@ const accountsYAML = `accounts:
     role_arn: arn:aws:iam::123456789012:role/dreamdata-data-platform
     prefix: exports/dreamdata
     kms_key_arn: arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab
-    bigquery: {project: p, dataset: acme}
+    bigquery: {project: data-platform, dataset: acme}
   - id: globex
     bucket: globex-data
     role_arn: arn:aws:iam::210987654321:role/dreamdata
-    bigquery: {project: p, dataset: globex}
+    bigquery: {project: data-platform, dataset: globex}
 `
 
 func accountsFile(t *testing.T) string {

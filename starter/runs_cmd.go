@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/dreamdata/destination-aws-s3/internal/schedules"
 	"github.com/dreamdata/destination-aws-s3/workflows"
@@ -98,9 +100,11 @@ func (a *app) status(ctx context.Context, args []string) error {
 
 const rerunHelp = `starter rerun ACCOUNT [--tables a,b]
 
-Asks the account's running dump to export again the whole dump, or the chosen tables, and
-to rewrite its receipt afterwards (the "rerun" signal). Only a running dump can be rerun;
-start a new dump with "starter run ACCOUNT".`
+Asks the account's running dump to export again the whole dump, or the chosen tables, at a
+fresh BigQuery snapshot (upstream data was fixed), before it writes its receipt (the "rerun"
+Temporal update). The dump answers at once: with the tables it will re-export, or with why
+it refuses (an unknown table; a dump that has written, or is writing, its receipt: its
+folder never changes again, so start a new dump with "starter run ACCOUNT").`
 
 func (a *app) rerun(ctx context.Context, args []string) error {
 	c := a.newCommand("rerun", rerunHelp, true)
@@ -122,13 +126,38 @@ func (a *app) rerun(ctx context.Context, args []string) error {
 			}
 		}
 	}
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := cl.SignalWorkflow(sctx, id, "", workflows.SignalRerun, req); err != nil {
-		return fmt.Errorf("signal %s: %w", id, err)
+	var res workflows.RerunResult
+	if err := update(ctx, cl, id, workflows.UpdateRerun, req, &res); err != nil {
+		return fmt.Errorf("rerun refused by %s: %w", id, err)
 	}
-	fmt.Fprintf(a.out, "rerun requested on %s: %s\n", id, orAll(req.Tables))
+	fmt.Fprintf(a.out, "rerun accepted by %s: %s\n", id, res.Message)
 	return nil
+}
+
+// update sends a Temporal update to a dump and waits for its answer: an accepted update's
+// result, or the validator's refusal as the error.
+func update(ctx context.Context, cl client.Client, id, name string, arg, result any) error {
+	uctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	h, err := cl.UpdateWorkflow(uctx, client.UpdateWorkflowOptions{WorkflowID: id, UpdateName: name,
+		Args: []any{arg}, WaitForStage: client.WorkflowUpdateStageCompleted})
+	if err != nil {
+		return plainUpdateError(err)
+	}
+	if err := h.Get(uctx, result); err != nil {
+		return plainUpdateError(err)
+	}
+	return nil
+}
+
+// plainUpdateError keeps the workflow's own words: the SDK wraps a validator's refusal in an
+// application error whose message is the refusal.
+func plainUpdateError(err error) error {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return errors.New(appErr.Message())
+	}
+	return err
 }
 
 // runningDump dials Temporal and finds the account's running dump; the caller closes the
@@ -187,13 +216,11 @@ func (a *app) retry(ctx context.Context, args []string) error {
 	if err := v.Get(&p); err != nil {
 		return err
 	}
-	if p.State != workflows.StateWaitingForFix {
-		return fmt.Errorf("dump %s is not waiting for a fix (state %s): nothing to retry; `starter status %s` shows its progress", id, p.State, account)
+	var res workflows.RetryResult
+	if err := update(ctx, cl, id, workflows.UpdateRetry, workflows.RetryRequest{Note: *note}, &res); err != nil {
+		return fmt.Errorf("%w; `starter status %s` shows its progress", err, account)
 	}
-	if err := cl.SignalWorkflow(qctx, id, "", workflows.SignalRetry, workflows.RetryRequest{Note: *note}); err != nil {
-		return fmt.Errorf("signal %s: %w", id, err)
-	}
-	fmt.Fprintf(a.out, "retry requested on %s (it waited for: %s)\n", id, parkedType(p))
+	fmt.Fprintf(a.out, "retry accepted by %s (it waited for: %s): %s\n", id, parkedType(p), res.Message)
 	fmt.Fprintf(a.out, "follow it with `starter status %s`\n", account)
 	return nil
 }

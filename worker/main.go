@@ -23,6 +23,7 @@ import (
 	"github.com/dreamdata/destination-aws-s3/internal/metrics"
 	"github.com/dreamdata/destination-aws-s3/internal/s3dest"
 	"github.com/dreamdata/destination-aws-s3/internal/settings"
+	"github.com/dreamdata/destination-aws-s3/internal/staging"
 	"github.com/dreamdata/destination-aws-s3/workflows"
 )
 
@@ -42,7 +43,7 @@ func main() {
 	maxStreams := fs.Int64("max-streams", settings.EnvInt64("MAX_STREAMS", export.DefaultMaxStreams), "BigQuery read streams per table, read and encoded in parallel; BigQuery may grant fewer (env MAX_STREAMS)")
 	rowGroupBytes := fs.Int64("row-group-bytes", settings.EnvInt64("ROW_GROUP_BYTES", 0), "estimated uncompressed bytes per parquet row group; 0 means the encoder's default (env ROW_GROUP_BYTES)")
 	taskQueue := fs.String("task-queue", settings.Env("TASK_QUEUE", workflows.TaskQueue), "task queue to poll (env TASK_QUEUE)")
-	tempDir := fs.String("temp-dir", settings.Env("EXPORT_TEMP_DIR", ""), "where shards are staged before upload; empty means the system temp dir (env EXPORT_TEMP_DIR)")
+	tempDir := fs.String("temp-dir", settings.Env("EXPORT_TEMP_DIR", ""), "where shards are staged before upload (each worker uses its own sub-directory and sweeps those of dead workers at start); empty means the system temp dir (env EXPORT_TEMP_DIR)")
 	metricsAddr := fs.String("metrics-addr", settings.Env("METRICS_ADDR", ":9464"), "where /metrics serves Prometheus metrics; empty disables it (env METRICS_ADDR)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `worker: executes Destination AWS S3 dumps.
@@ -74,6 +75,15 @@ Flags:
 	}
 	defer source.Close()
 
+	staged, err := staging.Open(*tempDir)
+	if err != nil {
+		fatal(logger, "prepare the staging directory", err)
+	}
+	defer staged.Close()
+	if staged.Swept > 0 {
+		logger.Info("swept staging directories of dead workers", "count", staged.Swept)
+	}
+
 	reg := metrics.New()
 	if *metricsAddr != "" {
 		mux := http.NewServeMux()
@@ -101,7 +111,7 @@ Flags:
 		Source:           source,
 		TargetShardBytes: *shardBytes,
 		RowGroupBytes:    *rowGroupBytes,
-		TempDir:          *tempDir,
+		TempDir:          staged.Path,
 		Metrics:          reg.Exporter,
 		MaxStreams:       int(*maxStreams),
 	})

@@ -5,6 +5,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/dreamdata/destination-aws-s3/activities"
 	"github.com/dreamdata/destination-aws-s3/internal/config"
+	"github.com/dreamdata/destination-aws-s3/internal/export"
+	"github.com/dreamdata/destination-aws-s3/internal/failure"
 	"github.com/dreamdata/destination-aws-s3/internal/layout"
 	"github.com/dreamdata/destination-aws-s3/internal/receipt"
 )
@@ -32,22 +35,47 @@ type ExportInput struct {
 	ScheduleTimes []string `json:"schedule_times,omitempty"`
 }
 
-// RetryRequest is the payload of the retry signal, sent once a misconfiguration is fixed.
+// RetryRequest is the argument of the retry update (and signal), sent once a
+// misconfiguration is fixed.
 type RetryRequest struct {
 	Note string `json:"note,omitempty"`
 }
 
+// RetryResult answers an accepted retry.
+type RetryResult struct {
+	// Tables are the tables the dump goes on with (empty when it was the access check).
+	Tables  []string `json:"tables"`
+	Message string   `json:"message"`
+}
+
+// RerunRequest is the argument of the rerun update (and signal). No tables means the whole
+// dump.
+type RerunRequest struct {
+	Tables []string `json:"tables,omitempty"`
+}
+
+// RerunResult answers an accepted rerun: what will run.
+type RerunResult struct {
+	Tables  []string `json:"tables"`
+	Message string   `json:"message"`
+}
+
 // ParkInfo says why a dump waits and until when.
 type ParkInfo struct {
+	// Type and Message are the first cause (the one an operator fixes first).
 	Type     string    `json:"type"`
 	Message  string    `json:"message"`
 	Since    time.Time `json:"since"`
 	Deadline time.Time `json:"deadline"`
+	// Causes lists every failed table with its own cause ("" for the access check).
+	Causes []ParkCause `json:"causes,omitempty"`
 }
 
-// RerunRequest is the payload of the rerun signal. No tables means the whole dump.
-type RerunRequest struct {
-	Tables []string `json:"tables,omitempty"`
+// ParkCause is one failed table of a parked dump.
+type ParkCause struct {
+	Table   string `json:"table,omitempty"`
+	Type    string `json:"type"`
+	Message string `json:"message"`
 }
 
 // ExportResult summarises a complete dump.
@@ -57,7 +85,7 @@ type ExportResult struct {
 	Receipt    receipt.Receipt `json:"receipt"`
 }
 
-// Table states, as the progress query and the ExportState search attribute show them.
+// Table and dump states, as the progress query and the ExportState search attribute show them.
 const (
 	StatePending   = "pending"
 	StateChecking  = "checking_access"
@@ -66,13 +94,15 @@ const (
 	StateFailed    = "failed"
 	StateReceipt   = "writing_receipt"
 	StateComplete  = "complete"
+	StateCancelled = "cancelled"
 	// StateWaitingForFix: a misconfiguration stopped the dump; it resumes on the retry
-	// signal, without redoing finished tables, or fails before the next scheduled dump.
+	// update, without redoing finished tables, or fails before the next scheduled dump.
 	StateWaitingForFix = "waiting_for_fix"
 )
 
-// parkGrace is how long before the account's next scheduled dump a parked dump gives up, so
-// the schedule's overlap policy does not skip the next one.
+// parkGrace is how long before the account's next scheduled dump (or the workflow's own
+// timeout) a parked dump gives up, so the schedule's overlap policy does not skip the next
+// one and the dump ends as failed, with its cause, rather than timed out.
 const parkGrace = 10 * time.Minute
 
 // TableProgress is one table's line in the progress query.
@@ -82,6 +112,8 @@ type TableProgress struct {
 	Rows      int64  `json:"rows"`
 	Passes    int    `json:"passes"`
 	LastError string `json:"last_error,omitempty"`
+	// Snapshot is the BigQuery snapshot time of the table's latest pass.
+	Snapshot time.Time `json:"snapshot,omitempty"`
 }
 
 // Progress is what the progress query returns.
@@ -98,226 +130,519 @@ type Progress struct {
 // ExportAccount takes one complete dump of one account: check access, export every table in
 // parallel, and only when all are complete write receipt.json.
 func ExportAccount(ctx workflow.Context, in ExportInput) (ExportResult, error) {
+	d, err := newDump(ctx, in)
+	if err != nil {
+		return ExportResult{}, err
+	}
+	res, err := d.run(ctx)
+	d.finish(ctx, err)
+	return res, err
+}
+
+// dump is the state of one ExportAccount run. Its methods are the steps; the update and
+// signal handlers change it only between steps (workflow code runs one coroutine at a time).
+type dump struct {
+	in       ExportInput
+	acc      config.Account
+	started  time.Time
+	folder   string
+	deadline time.Time
+	logger   interface {
+		Info(string, ...interface{})
+		Warn(string, ...interface{})
+	}
+	prog *Progress
+
+	results   map[string]activities.TableResult
+	reserved  map[string]int              // shard high-water mark per table, over every pass
+	resume    map[string]*export.Progress // where a parked table stopped, on its session
+	snapshots map[string]time.Time        // snapshot of each table's next or latest pass
+
+	reruns         []string // accepted reruns not yet started, in account order
+	retryRequested bool
+	// receiptStarted: from the first receipt write on, the folder is the customer's; reruns
+	// are refused.
+	receiptStarted bool
+}
+
+func newDump(ctx workflow.Context, in ExportInput) (*dump, error) {
 	acc := in.Account
 	acc.ApplyDefaults()
 	started := workflow.Now(ctx).UTC()
-	dump := layout.DumpFolder(started)
-	logger := workflow.GetLogger(ctx)
-
-	prog := &Progress{Account: acc.ID, DumpFolder: dump, State: StateChecking, Tables: map[string]*TableProgress{}}
+	d := &dump{
+		in: in, acc: acc, started: started, folder: layout.DumpFolder(started),
+		logger:    workflow.GetLogger(ctx),
+		results:   map[string]activities.TableResult{},
+		reserved:  map[string]int{},
+		resume:    map[string]*export.Progress{},
+		snapshots: map[string]time.Time{},
+	}
+	d.deadline = d.giveUpAt(ctx)
+	d.prog = &Progress{Account: acc.ID, DumpFolder: d.folder, State: StateChecking, Tables: map[string]*TableProgress{}}
 	for _, t := range acc.Tables {
-		prog.Tables[t] = &TableProgress{State: StatePending}
+		d.prog.Tables[t] = &TableProgress{State: StatePending}
+		d.snapshots[t] = started
 	}
-	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return *prog, nil }); err != nil {
-		return ExportResult{}, err
+	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return *d.prog, nil }); err != nil {
+		return nil, err
 	}
-	setState := func(s string) {
-		prog.State = s
-		_ = workflow.UpsertTypedSearchAttributes(ctx, AttrExportState.ValueSet(s))
-		workflow.SetCurrentDetails(ctx, prog.details())
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateRerun, d.acceptRerun,
+		workflow.UpdateHandlerOptions{Validator: d.validateRerun}); err != nil {
+		return nil, err
 	}
-	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrAccountID.ValueSet(acc.ID), AttrDumpFolder.ValueSet(dump)); err != nil {
-		return ExportResult{}, err
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateRetry, d.acceptRetry,
+		workflow.UpdateHandlerOptions{Validator: d.validateRetry}); err != nil {
+		return nil, err
 	}
-	setState(StateChecking)
+	d.serveSignals(ctx)
+	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrAccountID.ValueSet(acc.ID), AttrDumpFolder.ValueSet(d.folder)); err != nil {
+		return nil, err
+	}
+	d.setState(ctx, StateChecking)
+	return d, nil
+}
 
-	var a *activities.Activities
-	nonRetryable := activities.NonRetryableErrorTypes()
-	checkCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 2 * time.Minute,
-		Summary:             "assume role " + acc.RoleARN,
-		// A few tries ride out an STS blip; misconfiguration fails at once (non-retryable).
-		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 5 * time.Second, MaximumAttempts: 5, NonRetryableErrorTypes: nonRetryable},
-	})
-	retries := workflow.GetSignalChannel(ctx, SignalRetry)
-	deadline := parkDeadline(started, scheduleTimes(in, acc))
-	// park holds a dump stopped by a misconfiguration until someone fixes it and signals
-	// retry, or until the deadline; it returns the error to fail with, or nil to go on.
-	park := func(what string, err error) error {
-		fail := dumpFailure(what, err)
-		var appErr *temporal.ApplicationError
-		if !errors.As(err, &appErr) || !activities.Parkable(appErr.Type()) || !workflow.Now(ctx).Before(deadline) {
-			setState(StateFailed)
-			return fail
-		}
-		prog.Parked = &ParkInfo{Type: appErr.Type(), Message: appErr.Message(), Since: workflow.Now(ctx), Deadline: deadline}
-		setState(StateWaitingForFix)
-		logger.Warn("dump waiting for a fix", "account", acc.ID, "type", appErr.Type(), "deadline", deadline)
-		tctx, cancelTimer := workflow.WithCancel(ctx)
-		defer cancelTimer()
-		retried := false
-		sel := workflow.NewSelector(ctx)
-		sel.AddReceive(retries, func(c workflow.ReceiveChannel, _ bool) {
-			var req RetryRequest
-			c.Receive(ctx, &req)
-			retried = true
-		})
-		sel.AddFuture(workflow.NewTimer(tctx, deadline.Sub(workflow.Now(ctx))), func(workflow.Future) {})
-		sel.Select(ctx)
-		prog.Parked = nil
-		if !retried {
-			setState(StateFailed)
-			return dumpFailure("nobody fixed it before the next scheduled dump: "+what, err)
-		}
-		prog.Retries++
-		return nil
-	}
+// run is the dump from the access check to the receipt.
+func (d *dump) run(ctx workflow.Context) (ExportResult, error) {
 	for {
-		err := workflow.ExecuteActivity(checkCtx, a.CheckAccess, activities.CheckAccessInput{Account: acc}).Get(ctx, nil)
+		err := d.checkAccess(ctx)
 		if err == nil {
 			break
 		}
-		if err := park(fmt.Sprintf("account %s: access check failed", acc.ID), err); err != nil {
+		if err := d.park(ctx, []tableFailure{{err: err}}); err != nil {
 			return ExportResult{}, err
 		}
 	}
-
-	reruns := workflow.GetSignalChannel(ctx, SignalRerun)
-	results := map[string]activities.TableResult{}
-	written := map[string]int{} // most shards any pass of a table may have written
-	pending := append([]string(nil), acc.Tables...)
+	pending := slices.Clone(d.acc.Tables)
 	for {
-		setState(StateExporting)
-		if err := exportTables(ctx, in, acc, dump, started, pending, results, written, prog); err != nil {
-			if err := park(fmt.Sprintf("account %s dump %s", acc.ID, dump), err); err != nil {
-				return ExportResult{}, err
+		pending = d.withReruns(pending)
+		if len(pending) > 0 {
+			d.setState(ctx, StateExporting)
+			if failed := d.exportTables(ctx, pending); len(failed) > 0 {
+				if err := d.park(ctx, failed); err != nil {
+					return ExportResult{}, err
+				}
+				pending = d.unfinished()
+				continue
 			}
-			pending = unfinished(acc.Tables, prog)
-			continue
+			pending = nil
 		}
-		// Reruns that arrived while exporting are served before the receipt is written.
-		if pending = drainReruns(reruns, acc, prog, logger); len(pending) > 0 {
-			continue
+		if len(d.reruns) > 0 {
+			continue // reruns accepted while exporting run before the receipt
 		}
-		setState(StateReceipt)
-		r := buildReceipt(acc, started, results)
-		rctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			StartToCloseTimeout: 2 * time.Minute,
-			Summary:             "write receipt.json",
-			RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 5 * time.Second, MaximumInterval: 2 * time.Minute, NonRetryableErrorTypes: nonRetryable},
-		})
-		err := workflow.ExecuteActivity(rctx, a.WriteReceipt, activities.WriteReceiptInput{Account: acc, DumpFolder: dump, Receipt: r}).Get(ctx, nil)
+		// From here on a rerun is refused: nothing yields between the check above and this.
+		d.receiptStarted = true
+		r, err := d.writeReceipt(ctx)
 		if err != nil {
-			if err := park(fmt.Sprintf("account %s: writing receipt", acc.ID), err); err != nil {
+			if err := d.park(ctx, []tableFailure{{err: err}}); err != nil {
 				return ExportResult{}, err
 			}
-			continue // exports nothing (every table is done) and writes the receipt again
+			continue // every table is done: this writes the receipt again
 		}
-		// Two dumps must never share a folder: dumps of an account run one at a time (the
-		// schedule's overlap policy), so holding this one until its minute is over is enough.
-		if wait := started.Truncate(time.Minute).Add(time.Minute).Sub(workflow.Now(ctx)); wait > 0 {
-			_ = workflow.NewTimer(ctx, wait).Get(ctx, nil)
-		}
-		if pending = drainReruns(reruns, acc, prog, logger); len(pending) > 0 {
-			continue
-		}
-		setState(StateComplete)
-		return ExportResult{DumpFolder: dump, ReceiptKey: layout.ReceiptKey(acc.Prefix), Receipt: r}, nil
+		return ExportResult{DumpFolder: d.folder, ReceiptKey: layout.ReceiptKey(d.acc.Prefix), Receipt: r}, nil
 	}
 }
 
-// exportTables exports tables with bounded parallelism, recording results. Rerun signals
-// received meanwhile stay in their channel for the caller. On a misconfiguration the tables
-// already running finish (they usually fail the same way) and no new one starts; on any other
-// failure the others are cancelled.
-func exportTables(ctx workflow.Context, in ExportInput, acc config.Account, dump string, snapshot time.Time,
-	tables []string, results map[string]activities.TableResult, written map[string]int, prog *Progress) error {
+// finish sets the dump's final state truthfully and holds the workflow until the dump's
+// minute is over, on every exit path: dumps of an account run one at a time (the schedule's
+// overlap policy), so no later dump can start in this minute and share this folder.
+func (d *dump) finish(ctx workflow.Context, err error) {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	switch {
+	case err == nil:
+		d.setState(dctx, StateComplete)
+	case temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled):
+		d.setState(dctx, StateCancelled)
+	default:
+		d.setState(dctx, StateFailed)
+	}
+	if wait := d.started.Truncate(time.Minute).Add(time.Minute).Sub(workflow.Now(dctx)); wait > 0 {
+		_ = workflow.NewTimer(dctx, wait).Get(dctx, nil)
+	}
+}
+
+func (d *dump) setState(ctx workflow.Context, s string) {
+	d.prog.State = s
+	_ = workflow.UpsertTypedSearchAttributes(ctx, AttrExportState.ValueSet(s))
+	workflow.SetCurrentDetails(ctx, d.prog.details())
+}
+
+// giveUpAt is when a parked dump stops waiting: parkGrace before the account's next
+// scheduled dump, and never later than parkGrace before the workflow's own timeout, so a
+// parked dump fails with its cause instead of timing out while it still shows
+// waiting_for_fix.
+func (d *dump) giveUpAt(ctx workflow.Context) time.Time {
+	at := parkDeadline(d.started, scheduleTimes(d.in, d.acc))
+	info := workflow.GetInfo(ctx)
+	for _, limit := range []time.Duration{info.WorkflowExecutionTimeout, info.WorkflowRunTimeout} {
+		if limit > 0 {
+			if end := info.WorkflowStartTime.Add(limit - parkGrace); end.Before(at) {
+				at = end
+			}
+		}
+	}
+	return at
+}
+
+// untilDeadline is how long an activity may keep retrying: until the dump gives up.
+func (d *dump) untilDeadline(ctx workflow.Context) time.Duration {
+	return max(d.deadline.Sub(workflow.Now(ctx)), time.Minute)
+}
+
+func (d *dump) checkAccess(ctx workflow.Context) error {
 	var a *activities.Activities
-	limit := in.MaxParallelTables
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		// One attempt outlasts the STS client's own retries (about 2.5 minutes).
+		StartToCloseTimeout: 4 * time.Minute,
+		// Ten minutes of backoff ride out an STS outage; misconfiguration fails at once.
+		ScheduleToCloseTimeout: 10 * time.Minute,
+		Summary:                "assume role " + d.acc.RoleARN,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2,
+			MaximumInterval: time.Minute, NonRetryableErrorTypes: failure.NonRetryable()},
+	})
+	return workflow.ExecuteActivity(actx, a.CheckAccess, activities.CheckAccessInput{Account: d.acc}).Get(ctx, nil)
+}
+
+func (d *dump) writeReceipt(ctx workflow.Context) (receipt.Receipt, error) {
+	var a *activities.Activities
+	d.setState(ctx, StateReceipt)
+	r := d.buildReceipt()
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    2 * time.Minute,
+		ScheduleToCloseTimeout: d.untilDeadline(ctx),
+		Summary:                "write receipt.json",
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2,
+			MaximumInterval: 2 * time.Minute, NonRetryableErrorTypes: failure.NonRetryable()},
+	})
+	err := workflow.ExecuteActivity(actx, a.WriteReceipt, activities.WriteReceiptInput{Account: d.acc, DumpFolder: d.folder, Receipt: r}).Get(ctx, nil)
+	return r, err
+}
+
+// tableFailure is one failed table ("" for a dump-wide step).
+type tableFailure struct {
+	table string
+	err   error
+}
+
+func (f tableFailure) kind() string {
+	var appErr *temporal.ApplicationError
+	if errors.As(f.err, &appErr) {
+		return appErr.Type()
+	}
+	var te *temporal.TimeoutError
+	if errors.As(f.err, &te) {
+		return "TimedOut"
+	}
+	if temporal.IsCanceledError(f.err) {
+		return "Cancelled"
+	}
+	return "DumpFailed"
+}
+
+// message is the cause and its fix, without the SDK's wrapping.
+func (f tableFailure) message() string {
+	var appErr *temporal.ApplicationError
+	if errors.As(f.err, &appErr) {
+		return appErr.Message()
+	}
+	return f.err.Error()
+}
+
+// park holds a dump stopped by misconfigurations until someone fixes them and asks for a
+// retry, or until the deadline. It returns the error to fail the dump with, or nil to go on.
+// Every failure counts: one that no fix can help (fatal, timed out, or the deadline passed)
+// fails the dump.
+func (d *dump) park(ctx workflow.Context, failed []tableFailure) error {
+	first := failed[0]
+	for _, f := range failed {
+		if failure.ClassOf(f.kind()) != failure.Parkable {
+			return d.failWith(f)
+		}
+	}
+	if ctx.Err() != nil {
+		return temporal.NewCanceledError()
+	}
+	if !workflow.Now(ctx).Before(d.deadline) {
+		return d.failWith(first)
+	}
+	info := &ParkInfo{Type: first.kind(), Message: first.message(), Since: workflow.Now(ctx), Deadline: d.deadline}
+	for _, f := range failed {
+		info.Causes = append(info.Causes, ParkCause{Table: f.table, Type: f.kind(), Message: f.message()})
+	}
+	d.prog.Parked = info
+	d.retryRequested = false
+	d.setState(ctx, StateWaitingForFix)
+	d.logger.Warn("dump waiting for a fix", "account", d.acc.ID, "type", info.Type, "tables", len(failed), "deadline", d.deadline)
+	ok, err := workflow.AwaitWithTimeout(ctx, d.deadline.Sub(workflow.Now(ctx)), func() bool { return d.retryRequested })
+	d.prog.Parked = nil
+	if err != nil {
+		return err // cancelled
+	}
+	if !ok {
+		f := first
+		f.err = fmt.Errorf("nobody fixed it before %s, ahead of the next scheduled dump: %w", d.deadline.Format(time.RFC3339), first.err)
+		return d.failWith(f)
+	}
+	d.retryRequested = false
+	d.prog.Retries++
+	return nil
+}
+
+// failWith fails the dump with the cause's type (AssumeRoleDenied, PutObjectDenied, ...),
+// so operators can filter failed runs by cause; the message leads with the cause and the fix.
+func (d *dump) failWith(f tableFailure) error {
+	if temporal.IsCanceledError(f.err) {
+		return f.err
+	}
+	what := fmt.Sprintf("account %s dump %s", d.acc.ID, d.folder)
+	if f.table != "" {
+		what += " table " + f.table
+	}
+	return temporal.NewNonRetryableApplicationError(f.message()+" ("+what+")", f.kind(), f.err)
+}
+
+// exportTables exports tables with bounded parallelism and returns every failure. On a
+// parkable failure the tables already running finish (they often fail the same way, and the
+// park then lists them all) and no new one starts; on any other failure the rest are
+// cancelled.
+func (d *dump) exportTables(ctx workflow.Context, tables []string) []tableFailure {
+	limit := d.in.MaxParallelTables
 	if limit <= 0 {
 		limit = DefaultMaxParallelTables
 	}
 	ctx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
 	sel := workflow.NewSelector(ctx)
-	var failures []string
-	var firstErr error
+	var failed []tableFailure
 	next, running := 0, 0
-	start := func(table string) {
-		p := prog.Tables[table]
-		p.State, p.Passes, p.LastError = StateExporting, p.Passes+1, ""
-		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			// One table of a big account can take hours; BigQuery read sessions last six.
-			StartToCloseTimeout: 6 * time.Hour,
-			// Heartbeats come after every shard and every 20s: a dead worker is noticed within
-			// a minute and its successor resumes from the last shard.
-			HeartbeatTimeout: time.Minute,
-			// Transient faults retry with backoff until the dump's time runs out.
-			ScheduleToCloseTimeout: 10 * time.Hour,
-			Summary:                "export " + table,
-			RetryPolicy: &temporal.RetryPolicy{InitialInterval: 10 * time.Second, BackoffCoefficient: 2,
-				MaximumInterval: 5 * time.Minute, NonRetryableErrorTypes: activities.NonRetryableErrorTypes()},
-		})
-		// A table exported again must overwrite every shard index an earlier pass wrote.
-		minShards := max(len(results[table].Files), written[table])
-		f := workflow.ExecuteActivity(actx, a.ExportTable, activities.ExportTableInput{
-			Account: acc, Table: table, DumpFolder: dump, SnapshotTime: snapshot, MinShards: minShards})
-		running++
-		workflow.SetCurrentDetails(ctx, prog.details())
-		sel.AddFuture(f, func(f workflow.Future) {
-			running--
-			var res activities.TableResult
-			if err := f.Get(ctx, &res); err != nil {
-				p.State, p.LastError = StateFailed, err.Error()
-				var appErr *temporal.ApplicationError
-				if errors.As(err, &appErr) {
-					var d activities.FailureDetails
-					if appErr.HasDetails() && appErr.Details(&d) == nil {
-						written[table] = max(written[table], d.ShardsWritten)
+	for next < len(tables) || running > 0 {
+		for running < limit && next < len(tables) && len(failed) == 0 {
+			table := tables[next]
+			next++
+			running++
+			sel.AddFuture(d.startTable(ctx, table), func(f workflow.Future) {
+				running--
+				if err := d.tableDone(ctx, table, f); err != nil {
+					failed = append(failed, tableFailure{table: table, err: err})
+					if failure.ClassOf(failed[len(failed)-1].kind()) != failure.Parkable {
+						cancel() // the dump fails: stop the other tables rather than waste hours
 					}
 				}
-				failures = append(failures, table)
-				if firstErr == nil {
-					firstErr = err
-				}
-				if appErr == nil || !activities.Parkable(appErr.Type()) {
-					// The dump fails: stop the other tables rather than waste hours.
-					cancel()
-				}
-				return
-			}
-			results[table] = res
-			p.State, p.Files, p.Rows = StateDone, len(res.Files), res.RowCount
-			workflow.SetCurrentDetails(ctx, prog.details())
-		})
-	}
-	for next < len(tables) || running > 0 {
-		for running < limit && next < len(tables) && len(failures) == 0 {
-			start(tables[next])
-			next++
+			})
 		}
 		if running == 0 {
 			break
 		}
 		sel.Select(ctx)
 	}
-	if len(failures) > 0 {
-		return dumpFailure(fmt.Sprintf("account %s dump %s: table %s failed", acc.ID, dump, strings.Join(failures, ", ")), firstErr)
+	return failed
+}
+
+func (d *dump) startTable(ctx workflow.Context, table string) workflow.Future {
+	var a *activities.Activities
+	p := d.prog.Tables[table]
+	p.State, p.Passes, p.LastError, p.Snapshot = StateExporting, p.Passes+1, "", d.snapshots[table]
+	workflow.SetCurrentDetails(ctx, d.prog.details())
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		// One table of a big account can take hours; BigQuery read sessions last six.
+		StartToCloseTimeout: 6 * time.Hour,
+		// A live attempt heartbeats every few seconds: a dead worker is noticed within a
+		// minute and its successor resumes from the last shard.
+		HeartbeatTimeout: time.Minute,
+		// Transient faults retry with backoff until the dump gives up.
+		ScheduleToCloseTimeout: d.untilDeadline(ctx),
+		Summary:                "export " + table,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 10 * time.Second, BackoffCoefficient: 2,
+			MaximumInterval: 5 * time.Minute, NonRetryableErrorTypes: failure.NonRetryable()},
+	})
+	// A pass must overwrite every shard index an earlier pass or attempt may have written.
+	in := activities.ExportTableInput{Account: d.acc, Table: table, DumpFolder: d.folder, SnapshotTime: d.snapshots[table],
+		MinShards: max(len(d.results[table].Files), d.reserved[table]), Resume: d.resume[table]}
+	return workflow.ExecuteActivity(actx, a.ExportTable, in)
+}
+
+// tableDone records a finished pass of a table, or what its failure tells of the shards it
+// may have written and where it stopped.
+func (d *dump) tableDone(ctx workflow.Context, table string, f workflow.Future) error {
+	p := d.prog.Tables[table]
+	var res activities.TableResult
+	err := f.Get(ctx, &res)
+	if err != nil {
+		p.State, p.LastError = StateFailed, tableFailure{err: err}.message()
+		var fd activities.FailureDetails
+		if failureDetails(err, &fd) {
+			d.reserved[table] = max(d.reserved[table], fd.Reserved)
+			if fd.Resume != nil {
+				d.reserved[table] = max(d.reserved[table], fd.Resume.Reserved)
+				d.resume[table] = fd.Resume
+			}
+		}
+		workflow.SetCurrentDetails(ctx, d.prog.details())
+		return err
+	}
+	delete(d.resume, table)
+	d.results[table] = res
+	d.reserved[table] = max(d.reserved[table], len(res.Files))
+	p.State, p.Files, p.Rows = StateDone, len(res.Files), res.RowCount
+	workflow.SetCurrentDetails(ctx, d.prog.details())
+	return nil
+}
+
+// failureDetails reads FailureDetails from a failed activity: from its application error, or
+// from the last heartbeat of one that timed out.
+func failureDetails(err error, fd *activities.FailureDetails) bool {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.HasDetails() && appErr.Details(fd) == nil {
+		return true
+	}
+	var te *temporal.TimeoutError
+	if errors.As(err, &te) && te.HasLastHeartbeatDetails() {
+		var p export.Progress
+		if te.LastHeartbeatDetails(&p) == nil {
+			fd.Reserved = max(p.Reserved, len(p.Files)+1)
+			if p.Session != nil {
+				fd.Resume = &p
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// unfinished lists the account's tables that are not done, in account order.
+func (d *dump) unfinished() []string {
+	var out []string
+	for _, t := range d.acc.Tables {
+		if d.prog.Tables[t].State != StateDone {
+			out = append(out, t)
+			d.prog.Tables[t].State = StatePending
+		}
+	}
+	return out
+}
+
+// withReruns adds the accepted reruns to the tables about to run, in account order.
+func (d *dump) withReruns(pending []string) []string {
+	want := map[string]bool{}
+	for _, t := range pending {
+		want[t] = true
+	}
+	for _, t := range d.reruns {
+		want[t] = true
+	}
+	d.reruns = nil
+	var out []string
+	for _, t := range d.acc.Tables {
+		if want[t] {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// validateRerun refuses a rerun the dump cannot honour, with the reason.
+func (d *dump) validateRerun(req RerunRequest) error {
+	if d.receiptStarted {
+		return fmt.Errorf("the dump is complete: start a new dump with `starter run %s` (dump %s has written, or is writing, its receipt; its folder no longer changes)", d.acc.ID, d.folder)
+	}
+	var unknown []string
+	for _, t := range req.Tables {
+		if _, ok := d.prog.Tables[t]; !ok {
+			unknown = append(unknown, t)
+		}
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("dump %s has no table %s; its tables are %s", d.folder, strings.Join(unknown, ", "), strings.Join(d.acc.Tables, ", "))
 	}
 	return nil
 }
 
-// dumpFailure fails the dump with the type of the underlying cause (AssumeRoleDenied,
-// PutObjectDenied, ...), so operators can filter failed runs by cause.
-func dumpFailure(what string, err error) error {
-	typ := "DumpFailed"
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) {
-		typ = appErr.Type()
+// acceptRerun queues the tables for a pass at a fresh snapshot (that is why engineers rerun:
+// upstream data was fixed) before the receipt.
+func (d *dump) acceptRerun(ctx workflow.Context, req RerunRequest) (RerunResult, error) {
+	if err := d.validateRerun(req); err != nil {
+		return RerunResult{}, err
 	}
-	return temporal.NewNonRetryableApplicationError(what+": "+err.Error(), typ, err)
-}
-
-// unfinished lists the account's tables that are not done, in account order.
-func unfinished(tables []string, prog *Progress) []string {
-	var out []string
+	tables := req.Tables
+	if len(tables) == 0 {
+		tables = d.acc.Tables
+	}
+	now := workflow.Now(ctx).UTC()
 	for _, t := range tables {
-		if prog.Tables[t].State != StateDone {
-			out = append(out, t)
-			prog.Tables[t].State = StatePending
+		d.snapshots[t] = now
+		delete(d.resume, t) // a fresh snapshot needs a new read session
+		if !slices.Contains(d.reruns, t) {
+			d.reruns = append(d.reruns, t)
+		}
+		if d.prog.Tables[t].State == StateDone {
+			d.prog.Tables[t].State = StatePending
 		}
 	}
-	return out
+	d.prog.Reruns++
+	workflow.SetCurrentDetails(ctx, d.prog.details())
+	d.logger.Info("rerun accepted", "account", d.acc.ID, "tables", strings.Join(tables, ","))
+	msg := fmt.Sprintf("dump %s will re-export %s at snapshot %s, then write its receipt", d.folder, strings.Join(tables, ", "), receipt.Timestamp(now))
+	if d.prog.Parked != nil {
+		msg += "; it is waiting for a fix first (see `starter status`)"
+	}
+	return RerunResult{Tables: slices.Clone(tables), Message: msg}, nil
+}
+
+// validateRetry refuses a retry when nothing waits for one.
+func (d *dump) validateRetry(RetryRequest) error {
+	if d.prog.Parked == nil {
+		return fmt.Errorf("dump %s is not waiting for a fix (state %s): nothing to retry", d.folder, d.prog.State)
+	}
+	return nil
+}
+
+func (d *dump) acceptRetry(ctx workflow.Context, req RetryRequest) (RetryResult, error) {
+	if err := d.validateRetry(req); err != nil {
+		return RetryResult{}, err
+	}
+	d.retryRequested = true
+	var tables []string
+	for _, c := range d.prog.Parked.Causes {
+		if c.Table != "" {
+			tables = append(tables, c.Table)
+		}
+	}
+	d.logger.Info("retry accepted", "account", d.acc.ID, "note", req.Note)
+	msg := fmt.Sprintf("dump %s resumes", d.folder)
+	if len(tables) > 0 {
+		msg += " with " + strings.Join(tables, ", ") + ", from where they stopped"
+	}
+	return RetryResult{Tables: tables, Message: msg}, nil
+}
+
+// serveSignals keeps the rerun and retry signals of earlier releases working: they follow
+// the same rules as the updates, but a refused one can only be logged.
+func (d *dump) serveSignals(ctx workflow.Context) {
+	reruns := workflow.GetSignalChannel(ctx, SignalRerun)
+	retries := workflow.GetSignalChannel(ctx, SignalRetry)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			sel := workflow.NewSelector(ctx)
+			sel.AddReceive(reruns, func(c workflow.ReceiveChannel, _ bool) {
+				var req RerunRequest
+				c.Receive(ctx, &req)
+				if _, err := d.acceptRerun(ctx, req); err != nil {
+					d.logger.Warn("rerun signal refused", "error", err)
+				}
+			})
+			sel.AddReceive(retries, func(c workflow.ReceiveChannel, _ bool) {
+				var req RetryRequest
+				c.Receive(ctx, &req)
+				if _, err := d.acceptRetry(ctx, req); err != nil {
+					d.logger.Warn("retry signal refused", "error", err)
+				}
+			})
+			sel.Select(ctx)
+			if ctx.Err() != nil {
+				return
+			}
+		}
+	})
 }
 
 // scheduleTimes are the UTC times of day the account's dumps start.
@@ -355,47 +680,21 @@ func parkDeadline(started time.Time, times []string) time.Time {
 	return next.Add(-parkGrace)
 }
 
-// drainReruns collects the rerun signals waiting in the channel into the tables to export again.
-func drainReruns(ch workflow.ReceiveChannel, acc config.Account, prog *Progress, logger interface{ Info(string, ...interface{}) }) []string {
-	want := map[string]bool{}
-	for {
-		var req RerunRequest
-		if !ch.ReceiveAsync(&req) {
-			break
-		}
-		prog.Reruns++
-		tables := req.Tables
-		if len(tables) == 0 {
-			tables = acc.Tables
-		}
-		for _, t := range tables {
-			if _, ok := prog.Tables[t]; ok {
-				want[t] = true
-			} else {
-				logger.Info("rerun names a table this dump does not have; ignored", "table", t)
-			}
-		}
-	}
-	var out []string
-	for _, t := range acc.Tables { // account order keeps the schedule deterministic
-		if want[t] {
-			out = append(out, t)
-			prog.Tables[t].State = StatePending
-		}
-	}
-	return out
-}
-
-func buildReceipt(acc config.Account, started time.Time, results map[string]activities.TableResult) receipt.Receipt {
+func (d *dump) buildReceipt() receipt.Receipt {
 	r := receipt.Receipt{
-		Timestamp:     receipt.Timestamp(started),
+		Timestamp:     receipt.Timestamp(d.started),
 		FormatVersion: receipt.FormatVersion,
-		AccountID:     acc.ID,
-		SnapshotTime:  receipt.Timestamp(started),
+		AccountID:     d.acc.ID,
+		SnapshotTime:  receipt.Timestamp(d.started),
 		Tables:        map[string]receipt.Table{},
 	}
-	for name, res := range results {
-		r.Tables[name] = receipt.Table{Folder: res.Folder, TotalFileCount: len(res.Files), RowCount: res.RowCount, Schema: res.Schema, Files: res.Files}
+	for name, res := range d.results {
+		snap := res.SnapshotTime
+		if snap.IsZero() {
+			snap = d.started
+		}
+		r.Tables[name] = receipt.Table{Folder: res.Folder, TotalFileCount: len(res.Files), RowCount: res.RowCount,
+			Schema: res.Schema, Files: res.Files, SnapshotTime: receipt.Timestamp(snap)}
 	}
 	return r
 }
@@ -412,6 +711,9 @@ func (p *Progress) details() string {
 	for _, n := range names {
 		t := p.Tables[n]
 		fmt.Fprintf(&b, "| %s | %s | %d | %d |\n", n, t.State, t.Files, t.Rows)
+	}
+	if p.Parked != nil {
+		fmt.Fprintf(&b, "\nWaiting for a fix until %s: %s\n", p.Parked.Deadline.Format(time.RFC3339), p.Parked.Message)
 	}
 	return b.String()
 }

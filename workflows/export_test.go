@@ -18,7 +18,7 @@ import (
 	"github.com/dreamdata/destination-aws-s3/internal/config"
 	"github.com/dreamdata/destination-aws-s3/internal/layout"
 	"github.com/dreamdata/destination-aws-s3/internal/receipt"
-	"github.com/dreamdata/destination-aws-s3/internal/s3dest"
+	"github.com/dreamdata/destination-aws-s3/internal/failure"
 )
 
 type exportSuite struct {
@@ -128,7 +128,7 @@ func (s *exportSuite) TestParallelismIsBounded() {
 func (s *exportSuite) TestAccessDeniedParksThenFailsBeforeNextDump() {
 	var a *activities.Activities
 	s.env.OnActivity(a.CheckAccess, mock.Anything, mock.Anything).Return(
-		temporal.NewNonRetryableApplicationError("assuming the customer's role was denied", string(s3dest.KindAssumeRoleDenied), nil)).Once()
+		temporal.NewNonRetryableApplicationError("assuming the customer's role was denied", string(failure.KindAssumeRoleDenied), nil)).Once()
 	var parked Progress
 	s.env.RegisterDelayedCallback(func() {
 		v, err := s.env.QueryWorkflow(QueryProgress)
@@ -140,12 +140,12 @@ func (s *exportSuite) TestAccessDeniedParksThenFailsBeforeNextDump() {
 	s.Error(err)
 	var appErr *temporal.ApplicationError
 	s.True(errors.As(err, &appErr))
-	s.Equal(string(s3dest.KindAssumeRoleDenied), appErr.Type())
-	s.Contains(err.Error(), "before the next scheduled dump")
+	s.Equal(string(failure.KindAssumeRoleDenied), appErr.Type())
+	s.Contains(err.Error(), "ahead of the next scheduled dump")
 
 	s.Equal(StateWaitingForFix, parked.State)
 	s.Require().NotNil(parked.Parked)
-	s.Equal(string(s3dest.KindAssumeRoleDenied), parked.Parked.Type)
+	s.Equal(string(failure.KindAssumeRoleDenied), parked.Parked.Type)
 	s.Contains(parked.Parked.Message, "role was denied")
 	// Started 04:03; the next dump is at 15:00; the parked dump gives up 10 minutes before.
 	s.Equal(time.Date(2023, 3, 14, 14, 50, 0, 0, time.UTC), parked.Parked.Deadline.UTC())
@@ -165,7 +165,7 @@ func (s *exportSuite) TestParkedDumpResumesOnRetryWithoutRedoingFinishedTables()
 		mu.Unlock()
 		if in.Table == "events" && !ok {
 			return activities.TableResult{}, temporal.NewNonRetryableApplicationError("writing s3://b/k was denied: the role's permission policy must allow s3:PutObject",
-				string(s3dest.KindPutDenied), nil, activities.FailureDetails{ShardsWritten: 7})
+				string(failure.KindPutDenied), nil, activities.FailureDetails{Reserved: 7})
 		}
 		return s.fakeExport(ctx, in)
 	})
@@ -248,15 +248,15 @@ func (s *exportSuite) TestRerunSignalReexportsTableAndPadsShards() {
 			mu.Unlock()
 		}
 		return s.fakeExport(ctx, in)
-	})
+	}).After(10 * time.Minute)
 	receipts := 0
 	s.env.OnActivity(a.WriteReceipt, mock.Anything, mock.Anything).Return(func(context.Context, activities.WriteReceiptInput) error {
 		receipts++
 		return nil
 	})
 	s.env.RegisterDelayedCallback(func() {
-		s.env.SignalWorkflow(SignalRerun, RerunRequest{Tables: []string{"events", "no_such_table"}})
-	}, time.Millisecond)
+		s.env.SignalWorkflow(SignalRerun, RerunRequest{Tables: []string{"events"}})
+	}, time.Minute)
 	s.env.ExecuteWorkflow(ExportAccount, ExportInput{Account: testAccount()})
 	s.NoError(s.env.GetWorkflowError())
 	s.Require().Len(eventsPasses, 2, "events must be exported again")

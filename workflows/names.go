@@ -16,6 +16,12 @@ const (
 	SignalRerun = "rerun"
 	// SignalRetry resumes a dump waiting for a fix (state waiting_for_fix).
 	SignalRetry = "retry"
+	// UpdateRerun re-exports chosen tables (or all) of a dump that has not started writing
+	// its receipt, at a fresh snapshot; its validator rejects unknown tables and a dump
+	// whose receipt is being or has been written. It answers with what will run.
+	UpdateRerun = "rerun"
+	// UpdateRetry resumes a parked dump; its validator rejects it when nothing is parked.
+	UpdateRetry = "retry"
 	// QueryProgress returns the dump's per-table Progress.
 	QueryProgress = "progress"
 )

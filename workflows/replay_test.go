@@ -1,19 +1,29 @@
 package workflows
 
 import (
+	"path/filepath"
 	"testing"
 
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 )
 
-// TestReplayRecordedHistory replays a dump recorded on a real Temporal server (see
-// recordHistory in internal/e2e). A change that makes ExportAccount non-deterministic for
+// TestReplayRecordedHistories replays dumps recorded on a real Temporal server (see
+// recordHistory in internal/e2e): the happy path, and a dump parked on a misconfiguration
+// and resumed by a retry update. A change that makes ExportAccount non-deterministic for
 // dumps in flight fails here: version it with workflow.GetVersion, then re-record.
-func TestReplayRecordedHistory(t *testing.T) {
-	r := worker.NewWorkflowReplayer()
-	r.RegisterWorkflowWithOptions(ExportAccount, workflow.RegisterOptions{Name: ExportWorkflowName})
-	if err := r.ReplayWorkflowHistoryFromJSONFile(nil, "../testdata/export_history.json"); err != nil {
-		t.Fatal(err)
+func TestReplayRecordedHistories(t *testing.T) {
+	files, err := filepath.Glob("../testdata/export_history*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no recorded history in testdata (%v)", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			r := worker.NewWorkflowReplayer()
+			r.RegisterWorkflowWithOptions(ExportAccount, workflow.RegisterOptions{Name: ExportWorkflowName})
+			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

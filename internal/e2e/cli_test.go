@@ -25,8 +25,8 @@ import (
 	"github.com/dreamdata/destination-aws-s3/internal/accesscheck"
 	"github.com/dreamdata/destination-aws-s3/internal/config"
 	"github.com/dreamdata/destination-aws-s3/internal/devstack"
+	"github.com/dreamdata/destination-aws-s3/internal/failure"
 	"github.com/dreamdata/destination-aws-s3/internal/policy"
-	"github.com/dreamdata/destination-aws-s3/internal/s3dest"
 	"github.com/dreamdata/destination-aws-s3/internal/schedules"
 	"github.com/dreamdata/destination-aws-s3/workflows"
 )
@@ -280,10 +280,17 @@ func TestCLISchedulesAndRuns(t *testing.T) {
 	if !strings.Contains(st.stdout, "running true") {
 		t.Logf("the dump finished before status ran: %s", st.stdout)
 	}
+	if bad := starter(t, nil, "rerun", ops.ID, "--tables", "revenue,nosuchtable"); bad.code != 1 ||
+		!strings.Contains(bad.stderr, "has no table nosuchtable") && !strings.Contains(bad.stderr, "the dump is complete") && !strings.Contains(bad.stderr, "has no running dump") {
+		t.Errorf("a rerun naming an unknown table: exit %d, %s", bad.code, bad.stderr)
+	}
 	rerun := starter(t, nil, "rerun", ops.ID, "--tables", "revenue")
-	if rerun.code == 0 {
-		rerun.must(t, 0, "rerun requested on "+opsRun+": revenue")
-	} else {
+	switch {
+	case rerun.code == 0:
+		rerun.must(t, 0, "rerun accepted by "+opsRun, "will re-export revenue")
+	case strings.Contains(rerun.stderr, "the dump is complete"):
+		rerun.must(t, 1, "start a new dump with `starter run") // it wrote its receipt first: refused
+	default:
 		rerun.must(t, 1, "has no running dump") // it finished first: the error is the documented one
 	}
 
@@ -341,7 +348,7 @@ func TestCLIValidate(t *testing.T) {
 
 	text := starter(t, nil, "validate", ok.ID, "--accounts", accounts).must(t, 0,
 		"WARN    trust policy requires sts:ExternalId", "WITHOUT an ExternalId", `"sts:ExternalId": "cli-valid"`,
-		"OK      assume the role with ExternalId", "OK      write a test object", "bucket-owner-full-control", "SSE-KMS with key demo-key",
+		"OK      assume the role with ExternalId", "OK      write a test object", "bucket-owner-full-control", "SSE-KMS with key "+devstack.KMSKeyID,
 		"Result: PASS with 1 warning:")
 	if strings.Index(text.stdout, "WARN") > strings.Index(text.stdout, "OK ") {
 		t.Error("the checks must be reported in order: trust policy, assume role, test write")
@@ -376,7 +383,7 @@ func TestCLIValidate(t *testing.T) {
 	if err := json.Unmarshal([]byte(dj.stdout), &drep); err != nil {
 		t.Fatal(err)
 	}
-	if drep.OK || drep.Checks[2].Status != accesscheck.Fail || drep.Checks[2].Kind != string(s3dest.KindPutDenied) {
+	if drep.OK || drep.Checks[2].Status != accesscheck.Fail || drep.Checks[2].Kind != string(failure.KindPutDenied) {
 		t.Errorf("denied bucket: %+v", drep.Checks)
 	}
 	starter(t, nil, "validate", denied.ID, "--accounts", accounts).must(t, 1,

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -32,6 +33,7 @@ import (
 	"github.com/dreamdata/destination-aws-s3/internal/bqsource"
 	"github.com/dreamdata/destination-aws-s3/internal/config"
 	"github.com/dreamdata/destination-aws-s3/internal/devstack"
+	"github.com/dreamdata/destination-aws-s3/internal/failure"
 	"github.com/dreamdata/destination-aws-s3/internal/layout"
 	"github.com/dreamdata/destination-aws-s3/internal/s3dest"
 	"github.com/dreamdata/destination-aws-s3/internal/schedules"
@@ -140,9 +142,16 @@ func runDumpID(t *testing.T, acc config.Account) (workflows.ExportResult, string
 }
 
 // recordHistory saves a workflow's history as JSON for the replay test in workflows/
-// (RECORD_HISTORY=$PWD/testdata/export_history.json go test -tags integration ./internal/e2e).
-func recordHistory(t *testing.T, workflowID, path string) {
+// (RECORD_HISTORY_DIR=$PWD/testdata go test -tags integration ./internal/e2e): the happy path
+// into export_history.json, a parked dump resumed by a retry into
+// export_history_parked_retry.json.
+func recordHistory(t *testing.T, workflowID, name string) {
 	t.Helper()
+	dir := os.Getenv("RECORD_HISTORY_DIR")
+	if dir == "" {
+		return
+	}
+	path := filepath.Join(dir, name)
 	ctx := context.Background()
 	it := tc.GetWorkflowHistory(ctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	h := &historypb.History{}
@@ -170,9 +179,7 @@ func TestDumpLandsCompleteAndExact(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dump failed: %v", err)
 	}
-	if p := os.Getenv("RECORD_HISTORY"); p != "" {
-		recordHistory(t, id, p)
-	}
+	recordHistory(t, id, "export_history.json")
 	r, tables, err := devstack.ReadBack(context.Background(), stack.RootS3(), devstack.CustomerBucket, acc.Prefix, devstack.SampleSchemas)
 	if err != nil {
 		t.Fatal(err)
@@ -273,17 +280,17 @@ func TestMisconfigurationParksWithAClearMessage(t *testing.T) {
 	t.Parallel() // most of a dump is the wait for its minute to end; run them side by side
 	cases := map[string]struct {
 		acc      config.Account
-		kind     s3dest.Kind
+		kind     failure.Kind
 		contains string
 		fix      func(t *testing.T)
 	}{
-		"put denied":     {acc: account("denied", devstack.DeniedBucket), kind: s3dest.KindPutDenied, contains: "s3:PutObject"},
-		"missing bucket": {acc: account("missing", devstack.MissingBucket), kind: s3dest.KindBucketNotFound, contains: "does not exist", fix: createMissingBucket},
+		"put denied":     {acc: account("denied", devstack.DeniedBucket), kind: failure.KindPutDenied, contains: "s3:PutObject"},
+		"missing bucket": {acc: account("missing", devstack.MissingBucket), kind: failure.KindBucketNotFound, contains: "does not exist", fix: createMissingBucket},
 		"unknown kms key": {acc: func() config.Account {
 			a := account("kms", devstack.CustomerBucket)
-			a.KMSKeyARN = "no-such-key"
+			a.KMSKeyARN = "0badc0de-0000-4000-8000-000000000000" // a valid key id MinIO does not have
 			return a
-		}(), kind: s3dest.KindKMSDenied, contains: "kms:GenerateDataKey"},
+		}(), kind: failure.KindKMSDenied, contains: "kms:GenerateDataKey"},
 	}
 	for name, tcase := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -320,13 +327,20 @@ func TestMisconfigurationParksWithAClearMessage(t *testing.T) {
 				return
 			}
 			tcase.fix(t)
-			if err := tc.SignalWorkflow(ctx, run.GetID(), "", workflows.SignalRetry, workflows.RetryRequest{Note: "fixed"}); err != nil {
+			h, err := tc.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: run.GetID(), UpdateName: workflows.UpdateRetry,
+				Args: []any{workflows.RetryRequest{Note: "fixed"}}, WaitForStage: client.WorkflowUpdateStageCompleted})
+			if err != nil {
 				t.Fatal(err)
+			}
+			var answer workflows.RetryResult
+			if err := h.Get(ctx, &answer); err != nil || !strings.Contains(answer.Message, "resumes") {
+				t.Fatalf("retry answer %+v: %v", answer, err)
 			}
 			var res workflows.ExportResult
 			if err := run.Get(ctx, &res); err != nil {
 				t.Fatalf("dump did not finish after the fix: %v", err)
 			}
+			recordHistory(t, run.GetID(), "export_history_parked_retry.json")
 			if len(res.Receipt.Tables) != len(e2eTables) {
 				t.Errorf("receipt after the fix has %d tables", len(res.Receipt.Tables))
 			}

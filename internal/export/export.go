@@ -27,6 +27,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
@@ -54,6 +55,11 @@ const (
 	// DefaultReadyShards is how many finished shards of the stream being uploaded may wait
 	// behind the shard being uploaded: 1 lets shard n+1 be encoded while shard n uploads.
 	DefaultReadyShards = 1
+	// ReserveAhead is how far past the next shard index a reservation reaches (see
+	// Progress.Reserved). A larger value survives more uploads between two heartbeats that
+	// reach Temporal; its only cost is empty padding shards when a table has to start again
+	// on a new read session, which is rare (a table read for more than five hours).
+	ReserveAhead = 8
 )
 
 // ParquetContentType is sent with every shard. Shards are never gzip-wrapped as a whole and
@@ -76,7 +82,21 @@ type Job struct {
 	// rerun of a table that once had more shards overwrites them all, so no stale shard of the
 	// earlier run stays counted in the folder.
 	MinShards int
+	// UploadUntil, when set, is the last moment a shard upload may start: past it Run stops
+	// with ErrUploadWindowClosed. A read session that is about to expire stops uploading well
+	// before a successor may start the table again on a new session (whose shard boundaries
+	// differ), so two sessions never write the same folder at the same time.
+	UploadUntil time.Time
+	// Now is the clock for UploadUntil; nil means time.Now.
+	Now func() time.Time
+	// Touch, when set, is called whenever data moves: a batch read, a shard file finished,
+	// upload bytes sent (through the Writer). It must be cheap and safe for concurrent use;
+	// the activity's stall watchdog and progress heartbeats hang on it.
+	Touch func()
 }
+
+// ErrUploadWindowClosed is returned by Run when Job.UploadUntil has passed.
+var ErrUploadWindowClosed = errors.New("export: the read session is too close to its expiry to start another upload")
 
 // Progress is where a table export stands. It is the activity's heartbeat detail: small, and
 // free of secrets (the session name is an opaque handle, readable only with BigQuery access).
@@ -90,6 +110,13 @@ type Progress struct {
 	// Files are the shards uploaded so far, in index order: exactly the shards before
 	// (Stream, Offset).
 	Files []receipt.File `json:"files"`
+	// Reserved is the table's shard high-water mark: no shard index at or past it has been
+	// written by any attempt that recorded this progress or an earlier one. It is raised
+	// (and recorded) before an upload reaches it, ReserveAhead past the shard being written,
+	// so it stays an upper bound even when the last few heartbeats never reached Temporal
+	// (they are throttled, and lost when a worker dies). A table started again on a new
+	// read session pads up to it, so no stale shard index of the old session survives.
+	Reserved int `json:"reserved,omitempty"`
 }
 
 // Rows counts the rows in uploaded shards.
@@ -269,6 +296,7 @@ func (r *tableRun) encodeStream(ctx context.Context, pl *pipeline, k int, off in
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		r.touch()
 		for from, n := int64(0), rec.NumRows(); from < n; {
 			if cur == nil {
 				if pending != nil {
@@ -290,6 +318,7 @@ func (r *tableRun) encodeStream(ctx context.Context, pl *pipeline, k int, off in
 			}
 			from += consumed
 			off += consumed
+			r.touch()
 			if flushed && cur.w.BytesWritten() >= r.target {
 				// The next shard starts right after this one's last row.
 				w := cur
@@ -356,20 +385,48 @@ func (r *tableRun) upload(ctx context.Context, sh *stagedShard, nextStream int, 
 	}
 	defer f.Close()
 	index := len(r.p.Files)
+	if !r.job.UploadUntil.IsZero() && r.now().After(r.job.UploadUntil) {
+		return ErrUploadWindowClosed
+	}
+	if index >= r.p.Reserved {
+		// Record the raised mark before the upload can make it true.
+		r.p.Reserved = index + 1 + ReserveAhead
+		r.recordProgress()
+	}
 	key := layout.ShardKey(r.job.Prefix, r.job.DumpFolder, r.job.Table, index, r.job.Extension)
-	res, err := r.e.Writer.Put(ctx, s3dest.Object{Key: key, Body: f, Size: sh.size, ContentType: ParquetContentType})
+	res, err := r.e.Writer.Put(ctx, s3dest.Object{Key: key, Body: f, Size: sh.size, ContentType: ParquetContentType, OnProgress: r.touchBytes})
 	if err != nil {
 		return err
 	}
 	r.p.Files = append(r.p.Files, receipt.File{Key: key, Rows: sh.rows, Bytes: sh.size, CRC32C: res.ChecksumCRC32C})
 	r.p.Stream, r.p.Offset = nextStream, nextOffset
+	r.recordProgress()
+	return nil
+}
+
+// recordProgress hands the caller a snapshot of the progress.
+func (r *tableRun) recordProgress() {
 	if r.record != nil {
 		snap := *r.p
 		snap.Files = slices.Clip(r.p.Files) // the callee may keep it; our appends never show
 		r.record(snap)
 	}
-	return nil
 }
+
+func (r *tableRun) now() time.Time {
+	if r.job.Now != nil {
+		return r.job.Now()
+	}
+	return time.Now()
+}
+
+func (r *tableRun) touch() {
+	if r.job.Touch != nil {
+		r.job.Touch()
+	}
+}
+
+func (r *tableRun) touchBytes(int64) { r.touch() }
 
 // shardWriter is a shard being encoded into a local file.
 type shardWriter struct {

@@ -349,7 +349,7 @@ func TestShardsAreContiguousAndComplete(t *testing.T) {
 	src := &fakeSource{streams: []int64{9000, 0, 4000}, failAt: -1}
 	b := newBucket()
 	var progress []Progress
-	files, err := exporter(t, src, b).Run(context.Background(), job, &Progress{Session: src.session()}, func(p Progress) { progress = append(progress, p) })
+	files, err := exporter(t, src, b).Run(context.Background(), job, &Progress{Session: src.session()}, uploadsOnly(&progress))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -471,7 +471,7 @@ func TestResumeFromEveryHeartbeat(t *testing.T) {
 	src := &fakeSource{streams: streams, failAt: -1}
 	var recorded []Progress
 	e := exporter(t, src, clean)
-	files, err := e.Run(context.Background(), job, &Progress{Session: src.session()}, func(p Progress) { recorded = append(recorded, p) })
+	files, err := e.Run(context.Background(), job, &Progress{Session: src.session()}, uploadsOnly(&recorded))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -760,4 +760,73 @@ func TestCancellationStopsEverything(t *testing.T) {
 			}
 		})
 	}
+}
+
+// uploadsOnly records the snapshots that follow an upload, leaving out the reservations
+// recorded before one.
+func uploadsOnly(into *[]Progress) func(Progress) {
+	done := 0
+	return func(p Progress) {
+		if len(p.Files) > done {
+			done = len(p.Files)
+			*into = append(*into, p)
+		}
+	}
+}
+
+// Every upload is covered by a reservation recorded before it: a successor that reads any
+// recorded snapshot knows an upper bound of the indexes written.
+func TestReservationPrecedesEveryUpload(t *testing.T) {
+	src := &fakeSource{streams: []int64{9000, 0, 4000}, failAt: -1}
+	b := newBucket()
+	reserved := 0
+	var bad []string
+	e := exporter(t, src, b)
+	e.Writer = putHook{b, func(key string) {
+		var index int
+		fmt.Sscanf(key[strings.LastIndex(key, "_")+1:], "%d", &index)
+		if index >= reserved {
+			bad = append(bad, fmt.Sprintf("index %d uploaded with %d reserved", index, reserved))
+		}
+	}}
+	files, err := e.Run(context.Background(), job, &Progress{Session: src.session()}, func(p Progress) {
+		if p.Reserved < reserved {
+			bad = append(bad, fmt.Sprintf("reservation went down from %d to %d", reserved, p.Reserved))
+		}
+		reserved = p.Reserved
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bad) > 0 {
+		t.Fatal(strings.Join(bad, "; "))
+	}
+	if reserved <= len(files) || reserved > len(files)+ReserveAhead {
+		t.Errorf("final reservation %d for %d shards", reserved, len(files))
+	}
+}
+
+// A job whose upload window has closed uploads nothing.
+func TestUploadWindowClosed(t *testing.T) {
+	src := &fakeSource{streams: []int64{5000}, failAt: -1}
+	b := newBucket()
+	j := job
+	j.UploadUntil = time.Now().Add(-time.Second)
+	_, err := exporter(t, src, b).Run(context.Background(), j, &Progress{Session: src.session()}, nil)
+	if !errors.Is(err, ErrUploadWindowClosed) {
+		t.Fatalf("got %v", err)
+	}
+	if len(b.keys()) != 0 {
+		t.Errorf("%d objects uploaded after the window closed", len(b.keys()))
+	}
+}
+
+type putHook struct {
+	*memBucket
+	before func(key string)
+}
+
+func (h putHook) Put(ctx context.Context, o s3dest.Object) (s3dest.PutResult, error) {
+	h.before(o.Key)
+	return h.memBucket.Put(ctx, o)
 }

@@ -23,7 +23,8 @@ type Receipt struct {
 
 	FormatVersion int    `json:"format_version"`
 	AccountID     string `json:"account_id,omitempty"`
-	// SnapshotTime is the BigQuery snapshot every table of the dump was read at.
+	// SnapshotTime is the BigQuery snapshot the dump's tables were read at, unless a table
+	// says otherwise (Table.SnapshotTime).
 	SnapshotTime string `json:"snapshot_time,omitempty"`
 }
 
@@ -35,6 +36,9 @@ type Table struct {
 	RowCount int64   `json:"row_count"`
 	Schema   []Field `json:"schema,omitempty"`
 	Files    []File  `json:"files,omitempty"`
+	// SnapshotTime is the BigQuery snapshot this table was read at: the dump's, or later for
+	// a table an engineer reran before the receipt (upstream data was fixed).
+	SnapshotTime string `json:"snapshot_time,omitempty"`
 }
 
 // Field is one column as BigQuery defines it.

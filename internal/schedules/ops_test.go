@@ -167,3 +167,21 @@ func TestNoScheduleError(t *testing.T) {
 		t.Error("no schedules at all")
 	}
 }
+
+func TestLongestGap(t *testing.T) {
+	cases := map[string]struct {
+		times []string
+		want  time.Duration
+	}{
+		"paid":     {[]string{"04:00", "15:00"}, 13 * time.Hour},
+		"free":     {[]string{"04:00"}, 24 * time.Hour},
+		"unsorted": {[]string{"15:00", "04:00", "10:00"}, 13 * time.Hour},
+		"none":     {nil, 24 * time.Hour},
+		"near":     {[]string{"23:30", "00:10"}, 23*time.Hour + 20*time.Minute},
+	}
+	for name, c := range cases {
+		if got := LongestGap(c.times); got != c.want {
+			t.Errorf("%s: LongestGap(%v) = %s, want %s", name, c.times, got, c.want)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -119,7 +120,7 @@ func desire(f *config.File, acc config.Account, o Options) (desired, error) {
 		Times   []string
 		Options Options
 		Version int
-	}{d.input, times, o, 1})
+	}{d.input, times, o, 2})
 	d.fingerprint = hex.EncodeToString(h.Sum(nil))[:16]
 	return d, nil
 }
@@ -133,9 +134,35 @@ func (d desired) action() *client.ScheduleWorkflowAction {
 		Memo:                  map[string]any{fingerprintMemo: d.fingerprint},
 		TypedSearchAttributes: temporal.NewSearchAttributes(workflows.AttrAccountID.ValueSet(d.account.ID)),
 		StaticSummary:         fmt.Sprintf("S3 dump of account %s to s3://%s", d.account.ID, d.account.Bucket),
-		// A dump must finish well before the next one is due.
-		WorkflowExecutionTimeout: 11 * time.Hour,
+		// A dump may run, or wait parked for a fix, until the account's next dump is due;
+		// the workflow gives up parkGrace before this, so it ends failed with its cause
+		// rather than timed out.
+		WorkflowExecutionTimeout: LongestGap(d.times),
 	}
+}
+
+// LongestGap is the longest time between two consecutive dumps of a daily schedule (24 h
+// for one time a day): the most a dump may take before the next is due.
+func LongestGap(times []string) time.Duration {
+	var mins []int
+	for _, t := range times {
+		hm, err := time.Parse("15:04", t)
+		if err == nil {
+			mins = append(mins, hm.Hour()*60+hm.Minute())
+		}
+	}
+	if len(mins) == 0 {
+		return 24 * time.Hour
+	}
+	slices.Sort(mins)
+	longest := mins[0] + 24*60 - mins[len(mins)-1]
+	for i := 1; i < len(mins); i++ {
+		longest = max(longest, mins[i]-mins[i-1])
+	}
+	if longest == 0 {
+		longest = 24 * 60
+	}
+	return time.Duration(longest) * time.Minute
 }
 
 // Sync creates or updates the schedule of every account in f, and deletes the schedules of

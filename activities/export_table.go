@@ -1,0 +1,306 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	tlog "go.temporal.io/sdk/log"
+
+	"github.com/dreamdata/destination-aws-s3/internal/bqsource"
+	"github.com/dreamdata/destination-aws-s3/internal/config"
+	"github.com/dreamdata/destination-aws-s3/internal/export"
+	"github.com/dreamdata/destination-aws-s3/internal/failure"
+	"github.com/dreamdata/destination-aws-s3/internal/layout"
+	"github.com/dreamdata/destination-aws-s3/internal/receipt"
+)
+
+// Timing of a table export.
+const (
+	// DefaultStallTimeout: a table export in which no row was read and no byte was sent for
+	// this long fails (transient, so Temporal retries it from its last shard). It is longer
+	// than the transport's own stall guards (BigQuery Recv, S3 request body), which reopen a
+	// stream or resend a part first.
+	DefaultStallTimeout = 5 * time.Minute
+	// heartbeatEvery: a live attempt heartbeats this often, even while BigQuery creates the
+	// read session, so a slow CreateReadSession under load does not time the attempt out.
+	// Temporal's HeartbeatTimeout then only catches dead or partitioned workers; the stall
+	// watchdog catches live ones that stopped moving data.
+	heartbeatEvery = 10 * time.Second
+	// sessionStopMargin: no shard upload starts when the read session expires within this.
+	// sessionRestartMargin: an attempt that finds its session expiring within this starts
+	// the table again on a new session. The gap between them is longer than any upload in
+	// flight, so an attempt still uploading on the old session (a worker Temporal lost
+	// sight of) has finished before a successor writes the new session's shards.
+	sessionStopMargin    = 30 * time.Minute
+	sessionRestartMargin = 15 * time.Minute
+	// maxSessionRestarts bounds the new sessions one attempt opens after BigQuery reports its
+	// session gone; past it the attempt fails and Temporal retries with backoff.
+	maxSessionRestarts = 2
+)
+
+// ExportTableInput is one table of one dump.
+type ExportTableInput struct {
+	Account    config.Account
+	Table      string
+	DumpFolder string
+	// SnapshotTime is the BigQuery snapshot the table is read at: the dump's time, or the
+	// time a rerun of the table was accepted.
+	SnapshotTime time.Time
+	// MinShards: see export.Job.MinShards. The workflow passes the table's shard high-water
+	// mark from every earlier pass and attempt it heard of.
+	MinShards int
+	// Resume, when set, is where a parked attempt of this same pass stopped: the table goes
+	// on on the same read session while it is valid (same snapshot, same shard boundaries).
+	Resume *export.Progress `json:",omitempty"`
+}
+
+// TableResult is what a finished table contributes to the receipt.
+type TableResult struct {
+	Table        string          `json:"table"`
+	Folder       string          `json:"folder"`
+	Files        []receipt.File  `json:"files"`
+	RowCount     int64           `json:"row_count"`
+	Schema       []receipt.Field `json:"schema"`
+	SnapshotTime time.Time       `json:"snapshot_time"`
+}
+
+// FailureDetails ride on every failed ExportTable attempt's error, whatever failed (opening
+// the session, reading, uploading).
+type FailureDetails struct {
+	// Reserved is the table's shard high-water mark (export.Progress.Reserved): no index at or
+	// past it was written. A later pass of the table writes at least this many shards.
+	Reserved int `json:"reserved"`
+	// Resume is where the attempt stopped, to go on from there on the same session after a fix.
+	Resume *export.Progress `json:"resume,omitempty"`
+}
+
+// ExportTable reads the table at the snapshot and uploads it as parquet shards. It
+// heartbeats its progress after every shard (and every few seconds while alive) and resumes
+// from the last recorded progress when retried.
+func (a *Activities) ExportTable(ctx context.Context, in ExportTableInput) (TableResult, error) {
+	acc := in.Account
+	log := tlog.With(activity.GetLogger(ctx), "account", acc.ID, "dump", in.DumpFolder, "table", in.Table)
+	started := a.now()
+
+	p, err := a.startingProgress(ctx, in, log)
+	if err != nil {
+		return TableResult{}, a.failed(in.Table, err, FailureDetails{Reserved: in.MinShards})
+	}
+	minShards := max(in.MinShards, p.Reserved)
+	if p.Session != nil && a.now().Add(sessionRestartMargin).After(p.Session.ExpireTime) && !p.Session.ExpireTime.IsZero() {
+		// Shard boundaries belong to the session: start the table again on a new one and pad
+		// up to every index that may have been written on the old one.
+		log.Warn("read session expiring, starting the table again on a new session", "shards_done", len(p.Files), "reserved", p.Reserved)
+		p = export.Progress{Reserved: p.Reserved}
+	}
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	hb := newHeartbeater(ctx, p, a.stallTimeout(), a.now, cancel)
+	defer hb.stop()
+	fail := func(err error) (TableResult, error) {
+		last := hb.progress()
+		if cause := context.Cause(ctx); errors.Is(cause, errStalled) {
+			err = failure.New(failure.KindStalled, err, "table %s: no row read and no byte sent for %s (stream %d, row %d): the BigQuery read or the S3 upload stalled; it is retried from its last shard",
+				in.Table, a.stallTimeout(), last.Stream, last.Offset)
+		}
+		d := FailureDetails{Reserved: max(last.Reserved, minShards)}
+		if last.Session != nil {
+			d.Resume = &last
+		}
+		return TableResult{}, a.failed(in.Table, err, d)
+	}
+
+	ref := bqsource.TableRef{Project: acc.BigQuery.Project, Dataset: acc.BigQuery.Dataset, Table: in.Table}
+	if p.Session == nil {
+		s, err := a.Source.Open(ctx, ref, in.SnapshotTime, a.maxStreams())
+		if err != nil {
+			return fail(err)
+		}
+		p.Session = s
+		hb.record(p)
+		log.Info("read session opened", "streams", len(s.Streams), "expires", s.ExpireTime)
+	} else {
+		log.Info("resuming table export", "shards_done", len(p.Files), "stream", p.Stream, "offset", p.Offset)
+	}
+	fields, err := p.Session.Fields()
+	if err != nil {
+		return fail(failure.New(failure.KindUnsupportedSchema, err, "table %s: the read session's schema cannot be described", in.Table))
+	}
+
+	e := &export.Exporter{
+		Reader:           a.Source,
+		Writer:           a.Destinations.Writer(Target(acc)),
+		TargetShardBytes: a.TargetShardBytes,
+		RowGroupBytes:    a.RowGroupBytes,
+		TempDir:          a.TempDir,
+		MaxStreams:       a.maxStreams(),
+	}
+	job := export.Job{Table: in.Table, Prefix: acc.Prefix, DumpFolder: in.DumpFolder, Extension: acc.FileExtension,
+		MinShards: minShards, Now: a.now, Touch: hb.touch}
+	if !p.Session.ExpireTime.IsZero() {
+		job.UploadUntil = p.Session.ExpireTime.Add(-sessionStopMargin)
+	}
+	record := func(next export.Progress) {
+		uploaded := len(next.Files) > len(hb.progress().Files)
+		hb.record(next)
+		if n := len(next.Files); uploaded && n > 0 {
+			a.Metrics.ShardUploaded(in.Table, next.Files[n-1].Rows, next.Files[n-1].Bytes)
+			log.Info("shard uploaded", "shards", n, "rows", next.Rows())
+		}
+	}
+	files, err := e.Run(ctx, job, &p, record)
+	for restarts := 0; err != nil && failure.KindOf(err) == failure.KindSessionExpired && restarts < maxSessionRestarts; restarts++ {
+		// BigQuery says the session is gone: nothing can read it any more, so this attempt
+		// starts the table again on a new session at once, padding up to every index written.
+		log.Warn("read session gone, starting the table again on a new session", "shards_done", len(p.Files), "reserved", p.Reserved, "error", err)
+		job.MinShards = max(job.MinShards, p.Reserved, len(p.Files))
+		p = export.Progress{Reserved: job.MinShards}
+		s, oerr := a.Source.Open(ctx, ref, in.SnapshotTime, a.maxStreams())
+		if oerr != nil {
+			return fail(oerr)
+		}
+		p.Session = s
+		hb.record(p)
+		job.UploadUntil = time.Time{}
+		if !s.ExpireTime.IsZero() {
+			job.UploadUntil = s.ExpireTime.Add(-sessionStopMargin)
+		}
+		files, err = e.Run(ctx, job, &p, record)
+	}
+	if err != nil {
+		if errors.Is(err, export.ErrUploadWindowClosed) {
+			err = failure.New(failure.KindSessionExpired, err, "table %s: its read session expires at %s", in.Table, p.Session.ExpireTime.Format(time.RFC3339))
+		}
+		var se *export.SchemaError
+		if errors.As(err, &se) {
+			err = failure.New(failure.KindUnsupportedSchema, err, "table %s needs a new exporter release", in.Table)
+		}
+		return fail(err)
+	}
+	res := TableResult{
+		Table:        in.Table,
+		Folder:       layout.TableFolder(acc.Prefix, in.DumpFolder, in.Table),
+		Files:        files,
+		Schema:       fields,
+		SnapshotTime: in.SnapshotTime,
+	}
+	for _, f := range files {
+		res.RowCount += f.Rows
+	}
+	a.Metrics.TableExported(in.Table, a.now().Sub(started))
+	log.Info("table exported", "files", len(files), "rows", res.RowCount)
+	return res, nil
+}
+
+// startingProgress is where this attempt starts: the progress an earlier attempt recorded,
+// else the parked pass's progress the workflow handed back, else nothing.
+func (a *Activities) startingProgress(ctx context.Context, in ExportTableInput, log tlog.Logger) (export.Progress, error) {
+	if activity.HasHeartbeatDetails(ctx) {
+		var p export.Progress
+		if err := activity.GetHeartbeatDetails(ctx, &p); err != nil {
+			// Without it, this attempt cannot know which shard indexes exist: guessing could
+			// leave a stale shard beside the receipt.
+			return export.Progress{}, failure.New(failure.KindProgressUnreadable, err,
+				"table %s: the progress an earlier attempt recorded cannot be read (a worker of another version?); start a new dump with `starter run`", in.Table)
+		}
+		if p.Reserved == 0 && len(p.Files) > 0 {
+			// Recorded before reservations existed: at most one upload past the record.
+			p.Reserved = len(p.Files) + 1
+		}
+		return p, nil
+	}
+	if in.Resume != nil && in.Resume.Session != nil {
+		log.Info("resuming a parked table on its read session", "shards_done", len(in.Resume.Files))
+		return *in.Resume, nil
+	}
+	return export.Progress{}, nil
+}
+
+func (a *Activities) maxStreams() int {
+	if a.MaxStreams <= 0 {
+		return export.DefaultMaxStreams
+	}
+	return a.MaxStreams
+}
+
+func (a *Activities) stallTimeout() time.Duration {
+	if a.StallTimeout <= 0 {
+		return DefaultStallTimeout
+	}
+	return a.StallTimeout
+}
+
+var errStalled = errors.New("export stalled")
+
+// heartbeater keeps one table export's heartbeat: the latest progress, sent at once when it
+// changes and every heartbeatEvery while the attempt lives; and the stall watchdog, which
+// cancels the attempt when no data moved for the stall timeout.
+type heartbeater struct {
+	ctx   context.Context
+	now   func() time.Time
+	stall time.Duration
+
+	mu   sync.Mutex // orders sends, so an older snapshot never follows a newer one
+	last export.Progress
+
+	moved atomic.Int64 // unix nanoseconds of the last data movement
+	done  chan struct{}
+	wg    sync.WaitGroup
+}
+
+func newHeartbeater(ctx context.Context, p export.Progress, stall time.Duration, now func() time.Time, cancel context.CancelCauseFunc) *heartbeater {
+	h := &heartbeater{ctx: ctx, now: now, stall: stall, last: p, done: make(chan struct{})}
+	h.touch()
+	h.wg.Go(func() {
+		t := time.NewTicker(min(heartbeatEvery, stall/4))
+		defer t.Stop()
+		for {
+			select {
+			case <-h.done:
+				return
+			case <-t.C:
+				if idle := h.now().Sub(time.Unix(0, h.moved.Load())); idle >= h.stall {
+					cancel(fmt.Errorf("%w: idle for %s", errStalled, idle.Round(time.Second)))
+					return
+				}
+				h.send(nil)
+			}
+		}
+	})
+	return h
+}
+
+// touch notes that data moved.
+func (h *heartbeater) touch() { h.moved.Store(h.now().UnixNano()) }
+
+// record makes p the latest progress and sends it.
+func (h *heartbeater) record(p export.Progress) {
+	h.touch()
+	h.send(&p)
+}
+
+func (h *heartbeater) send(p *export.Progress) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if p != nil {
+		h.last = *p
+	}
+	activity.RecordHeartbeat(h.ctx, h.last)
+}
+
+func (h *heartbeater) progress() export.Progress {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.last
+}
+
+func (h *heartbeater) stop() {
+	close(h.done)
+	h.wg.Wait()
+}
