@@ -461,7 +461,7 @@ func TestCLIParkedDumpRetry(t *testing.T) {
 	starter(t, nil, "validate", parked.ID, "--accounts", accounts).must(t, 1, "FAIL    write a test object")
 
 	starter(t, nil, "retry", parked.ID, "--note", "e2e: policy fixed (not really)").
-		must(t, 0, "retry requested on "+id+" (it waited for: PutObjectDenied)")
+		must(t, 0, "retry accepted by "+id+" (it waited for: PutObjectDenied)", "resumes with revenue")
 	eventually(t, time.Minute, "the retried dump to wait again", func() bool {
 		r := starter(t, nil, "status", parked.ID)
 		return strings.Contains(r.stdout, "retries after a fix: 1") && strings.Contains(r.stdout, "WAITING FOR A FIX")
