@@ -82,17 +82,41 @@ func (a *Activities) CheckAccess(ctx context.Context, in CheckAccessInput) error
 	return a.failed("", a.Destinations.CheckAccess(ctx, Target(in.Account)))
 }
 
-// WriteReceiptInput is the receipt of a complete dump.
+// WriteReceiptInput is a complete dump: its tables as their exports returned them (packed,
+// so the input stays small whatever the shard count); the activity renders the receipt.
 type WriteReceiptInput struct {
 	Account    config.Account
 	DumpFolder string
-	Receipt    receipt.Receipt
+	// Started is the dump's time: the receipt's timestamp and default snapshot time.
+	Started time.Time
+	Tables  map[string]TableResult
+}
+
+// BuildReceipt renders the receipt of a complete dump.
+func BuildReceipt(accountID string, started time.Time, tables map[string]TableResult) receipt.Receipt {
+	r := receipt.Receipt{
+		Timestamp:     receipt.Timestamp(started),
+		FormatVersion: receipt.FormatVersion,
+		AccountID:     accountID,
+		SnapshotTime:  receipt.Timestamp(started),
+		Tables:        map[string]receipt.Table{},
+	}
+	for name, res := range tables {
+		snap := res.SnapshotTime
+		if snap.IsZero() {
+			snap = started
+		}
+		r.Tables[name] = receipt.Table{Folder: res.Folder, TotalFileCount: len(res.Files), RowCount: res.RowCount,
+			Schema: res.Schema, Files: []receipt.File(res.Files), SnapshotTime: receipt.Timestamp(snap)}
+	}
+	return r
 }
 
 // WriteReceipt writes the dump folder's copy first, then overwrites the root receipt.json:
 // the root write is the dump's last write, the one customers' triggers fire on.
 func (a *Activities) WriteReceipt(ctx context.Context, in WriteReceiptInput) error {
-	body, err := in.Receipt.Marshal()
+	r := BuildReceipt(in.Account.ID, in.Started, in.Tables)
+	body, err := r.Marshal()
 	if err != nil {
 		return a.failed("", failure.New(failure.KindInvalidReceipt, err, "the receipt of dump %s is inconsistent", in.DumpFolder))
 	}
@@ -103,7 +127,7 @@ func (a *Activities) WriteReceipt(ctx context.Context, in WriteReceiptInput) err
 		}
 	}
 	a.Metrics.ReceiptWritten(in.Account.ID)
-	activity.GetLogger(ctx).Info("receipt written", "account", in.Account.ID, "dump", in.DumpFolder, "tables", len(in.Receipt.Tables))
+	activity.GetLogger(ctx).Info("receipt written", "account", in.Account.ID, "dump", in.DumpFolder, "tables", len(r.Tables))
 	return nil
 }
 

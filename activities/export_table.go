@@ -59,11 +59,12 @@ type ExportTableInput struct {
 	Resume *export.Progress `json:",omitempty"`
 }
 
-// TableResult is what a finished table contributes to the receipt.
+// TableResult is what a finished table contributes to the receipt. Its files travel packed
+// (export.Shards), so a table of 20,000 shards stays far below Temporal's payload limits.
 type TableResult struct {
 	Table        string          `json:"table"`
 	Folder       string          `json:"folder"`
-	Files        []receipt.File  `json:"files"`
+	Files        export.Shards   `json:"files"`
 	RowCount     int64           `json:"row_count"`
 	Schema       []receipt.Field `json:"schema"`
 	SnapshotTime time.Time       `json:"snapshot_time"`

@@ -18,9 +18,10 @@ import (
 const runHelp = `starter run ACCOUNT [--wait]
 
 Starts a dump of the account now, through its schedule (so one dump at a time still holds),
-and prints its workflow id. With --wait it waits for the dump to finish and prints the
-receipt (a dump takes at least until the end of its minute, so every dump gets its own
-folder). Refused while a dump of the account is running.`
+and prints its workflow id. With --wait it waits for the dump to finish and prints its
+summary: per table the folder, file and row counts and snapshot time (the receipt itself,
+with every file, is in the bucket). A dump takes at least until the end of its minute, so
+every dump gets its own folder. Refused while a dump of the account is running.`
 
 func (a *app) run(ctx context.Context, args []string) error {
 	return a.startDump(ctx, "run", runHelp, args, true)
@@ -31,7 +32,7 @@ func (a *app) startDump(ctx context.Context, name, help string, args []string, c
 	c := a.newCommand(name, help, true)
 	wait := new(bool)
 	if canWait {
-		wait = c.fs.Bool("wait", false, "wait for the dump to finish and print its receipt")
+		wait = c.fs.Bool("wait", false, "wait for the dump to finish and print its summary (tables, files, rows)")
 	}
 	account, err := c.parse(args, true)
 	if err != nil {
@@ -55,7 +56,7 @@ func (a *app) startDump(ctx context.Context, name, help string, args []string, c
 	if err := cl.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {
 		return fmt.Errorf("dump %s failed: %w", id, err)
 	}
-	out, _ := json.MarshalIndent(res.Receipt, "", "  ")
+	out, _ := json.MarshalIndent(res, "", "  ")
 	fmt.Fprintf(a.out, "dump %s complete: s3 key %s\n%s\n", id, res.ReceiptKey, out)
 	return nil
 }

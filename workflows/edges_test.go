@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -15,6 +16,8 @@ import (
 	"github.com/dreamdata/destination-aws-s3/internal/bqsource"
 	"github.com/dreamdata/destination-aws-s3/internal/export"
 	"github.com/dreamdata/destination-aws-s3/internal/failure"
+	"github.com/dreamdata/destination-aws-s3/internal/layout"
+	"github.com/dreamdata/destination-aws-s3/internal/receipt"
 )
 
 // updateOutcome records what an update answered.
@@ -113,9 +116,10 @@ func (s *exportSuite) TestReceiptRecordsSnapshotPerTable() {
 	s.env.RegisterDelayedCallback(func() { s.update(UpdateRerun, RerunRequest{Tables: []string{"events"}}) }, time.Minute)
 	s.env.ExecuteWorkflow(ExportAccount, ExportInput{Account: testAccount()})
 	s.NoError(s.env.GetWorkflowError())
-	s.Equal("2023-03-14T04:03:07.963883Z", got.Receipt.Tables["companies"].SnapshotTime)
-	s.NotEqual(got.Receipt.Tables["companies"].SnapshotTime, got.Receipt.Tables["events"].SnapshotTime)
-	s.Greater(got.Receipt.Tables["events"].SnapshotTime, got.Receipt.Tables["companies"].SnapshotTime)
+	gotReceipt := activities.BuildReceipt(got.Account.ID, got.Started, got.Tables)
+	s.Equal("2023-03-14T04:03:07.963883Z", gotReceipt.Tables["companies"].SnapshotTime)
+	s.NotEqual(gotReceipt.Tables["companies"].SnapshotTime, gotReceipt.Tables["events"].SnapshotTime)
+	s.Greater(gotReceipt.Tables["events"].SnapshotTime, gotReceipt.Tables["companies"].SnapshotTime)
 }
 
 // A retry is rejected when nothing is parked, and a retry signal sent then must not release
@@ -296,4 +300,47 @@ func (s *exportSuite) TestTimedOutTableKeepsHighWaterFromHeartbeat() {
 	var fd activities.FailureDetails
 	s.True(failureDetails(err, &fd))
 	s.Equal(41, fd.Reserved)
+}
+
+// A table of 20,000 shards keeps every payload of the dump (the table's result, the receipt
+// activity's input, the workflow's result) below Temporal's 512 KiB warning.
+func (s *exportSuite) TestTwentyThousandShardsStayWithinPayloadLimits() {
+	var a *activities.Activities
+	s.env.OnActivity(a.CheckAccess, mock.Anything, mock.Anything).Return(nil)
+	var events activities.TableResult
+	s.env.OnActivity(a.ExportTable, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.ExportTableInput) (activities.TableResult, error) {
+		if in.Table != "events" {
+			return s.fakeExport(ctx, in)
+		}
+		res := activities.TableResult{Table: in.Table, Folder: layout.TableFolder(in.Account.Prefix, in.DumpFolder, in.Table)}
+		for i := range 20_000 {
+			res.Files = append(res.Files, receipt.File{Key: layout.ShardKey(in.Account.Prefix, in.DumpFolder, in.Table, i, ".parquet.gz"),
+				Rows: 1_000_000 + int64(i%977), Bytes: 268_435_456 + int64(i%7919)*1024, CRC32C: "WUn3sg=="})
+			res.RowCount += res.Files[i].Rows
+		}
+		events = res
+		return res, nil
+	})
+	var receiptIn activities.WriteReceiptInput
+	s.env.OnActivity(a.WriteReceipt, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.WriteReceiptInput) error {
+		receiptIn = in
+		return nil
+	})
+	s.env.ExecuteWorkflow(ExportAccount, ExportInput{Account: testAccount()})
+	s.NoError(s.env.GetWorkflowError())
+	var res ExportResult
+	s.NoError(s.env.GetWorkflowResult(&res))
+	s.Equal(20_000, res.Tables["events"].TotalFileCount)
+
+	dc := converter.GetDefaultDataConverter()
+	for name, v := range map[string]any{"ExportTable result": events, "WriteReceipt input": receiptIn, "workflow result": res} {
+		p, err := dc.ToPayload(v)
+		s.Require().NoError(err)
+		size := len(p.GetData())
+		s.T().Logf("%s: %d bytes", name, size)
+		s.Less(size, 512<<10, "%s is over Temporal's 512 KiB payload warning", name)
+	}
+	r := activities.BuildReceipt(receiptIn.Account.ID, receiptIn.Started, receiptIn.Tables)
+	s.Len(r.Tables["events"].Files, 20_000)
+	s.Equal(layout.ShardKey("dd", "2023-03-14T04:03", "events", 19_999, ".parquet.gz"), r.Tables["events"].Files[19_999].Key)
 }

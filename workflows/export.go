@@ -78,11 +78,22 @@ type ParkCause struct {
 	Message string `json:"message"`
 }
 
-// ExportResult summarises a complete dump.
+// ExportResult summarises a complete dump. It is a summary, not the receipt (which lists
+// every file and lives in the bucket), so it stays small whatever the dump's size.
 type ExportResult struct {
-	DumpFolder string          `json:"dump_folder"`
-	ReceiptKey string          `json:"receipt_key"`
-	Receipt    receipt.Receipt `json:"receipt"`
+	DumpFolder string `json:"dump_folder"`
+	ReceiptKey string `json:"receipt_key"`
+	// Timestamp is the receipt's timestamp.
+	Timestamp string                  `json:"timestamp"`
+	Tables    map[string]TableSummary `json:"tables"`
+}
+
+// TableSummary is one table of a complete dump.
+type TableSummary struct {
+	Folder         string `json:"folder"`
+	TotalFileCount int    `json:"total_file_count"`
+	RowCount       int64  `json:"row_count"`
+	SnapshotTime   string `json:"snapshot_time"`
 }
 
 // Table and dump states, as the progress query and the ExportState search attribute show them.
@@ -232,14 +243,13 @@ func (d *dump) run(ctx workflow.Context) (ExportResult, error) {
 		}
 		// From here on a rerun is refused: nothing yields between the check above and this.
 		d.receiptStarted = true
-		r, err := d.writeReceipt(ctx)
-		if err != nil {
+		if err := d.writeReceipt(ctx); err != nil {
 			if err := d.park(ctx, []tableFailure{{err: err}}); err != nil {
 				return ExportResult{}, err
 			}
 			continue // every table is done: this writes the receipt again
 		}
-		return ExportResult{DumpFolder: d.folder, ReceiptKey: layout.ReceiptKey(d.acc.Prefix), Receipt: r}, nil
+		return d.result(), nil
 	}
 }
 
@@ -303,10 +313,9 @@ func (d *dump) checkAccess(ctx workflow.Context) error {
 	return workflow.ExecuteActivity(actx, a.CheckAccess, activities.CheckAccessInput{Account: d.acc}).Get(ctx, nil)
 }
 
-func (d *dump) writeReceipt(ctx workflow.Context) (receipt.Receipt, error) {
+func (d *dump) writeReceipt(ctx workflow.Context) error {
 	var a *activities.Activities
 	d.setState(ctx, StateReceipt)
-	r := d.buildReceipt()
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout:    2 * time.Minute,
 		ScheduleToCloseTimeout: d.untilDeadline(ctx),
@@ -314,8 +323,8 @@ func (d *dump) writeReceipt(ctx workflow.Context) (receipt.Receipt, error) {
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2,
 			MaximumInterval: 2 * time.Minute, NonRetryableErrorTypes: failure.NonRetryable()},
 	})
-	err := workflow.ExecuteActivity(actx, a.WriteReceipt, activities.WriteReceiptInput{Account: d.acc, DumpFolder: d.folder, Receipt: r}).Get(ctx, nil)
-	return r, err
+	in := activities.WriteReceiptInput{Account: d.acc, DumpFolder: d.folder, Started: d.started, Tables: d.results}
+	return workflow.ExecuteActivity(actx, a.WriteReceipt, in).Get(ctx, nil)
 }
 
 // tableFailure is one failed table ("" for a dump-wide step).
@@ -680,23 +689,14 @@ func parkDeadline(started time.Time, times []string) time.Time {
 	return next.Add(-parkGrace)
 }
 
-func (d *dump) buildReceipt() receipt.Receipt {
-	r := receipt.Receipt{
-		Timestamp:     receipt.Timestamp(d.started),
-		FormatVersion: receipt.FormatVersion,
-		AccountID:     d.acc.ID,
-		SnapshotTime:  receipt.Timestamp(d.started),
-		Tables:        map[string]receipt.Table{},
+// result summarises the receipt the dump wrote.
+func (d *dump) result() ExportResult {
+	r := activities.BuildReceipt(d.acc.ID, d.started, d.results)
+	res := ExportResult{DumpFolder: d.folder, ReceiptKey: layout.ReceiptKey(d.acc.Prefix), Timestamp: r.Timestamp, Tables: map[string]TableSummary{}}
+	for name, t := range r.Tables {
+		res.Tables[name] = TableSummary{Folder: t.Folder, TotalFileCount: t.TotalFileCount, RowCount: t.RowCount, SnapshotTime: t.SnapshotTime}
 	}
-	for name, res := range d.results {
-		snap := res.SnapshotTime
-		if snap.IsZero() {
-			snap = d.started
-		}
-		r.Tables[name] = receipt.Table{Folder: res.Folder, TotalFileCount: len(res.Files), RowCount: res.RowCount,
-			Schema: res.Schema, Files: res.Files, SnapshotTime: receipt.Timestamp(snap)}
-	}
-	return r
+	return res
 }
 
 // details renders the progress as the Markdown table the Web UI shows under "Current details".

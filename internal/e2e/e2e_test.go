@@ -187,8 +187,8 @@ func TestDumpLandsCompleteAndExact(t *testing.T) {
 	if len(r.Tables) != len(e2eTables) {
 		t.Fatalf("receipt has %d tables", len(r.Tables))
 	}
-	if r.Timestamp != res.Receipt.Timestamp {
-		t.Errorf("root receipt %s is not this dump's %s", r.Timestamp, res.Receipt.Timestamp)
+	if r.Timestamp != res.Timestamp {
+		t.Errorf("root receipt %s is not this dump's %s", r.Timestamp, res.Timestamp)
 	}
 	for name, n := range sizes {
 		tr, rb := r.Tables[name], tables[name]
@@ -341,8 +341,8 @@ func TestMisconfigurationParksWithAClearMessage(t *testing.T) {
 				t.Fatalf("dump did not finish after the fix: %v", err)
 			}
 			recordHistory(t, run.GetID(), "export_history_parked_retry.json")
-			if len(res.Receipt.Tables) != len(e2eTables) {
-				t.Errorf("receipt after the fix has %d tables", len(res.Receipt.Tables))
+			if len(res.Tables) != len(e2eTables) {
+				t.Errorf("receipt after the fix has %d tables", len(res.Tables))
 			}
 		})
 	}

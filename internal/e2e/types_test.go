@@ -131,13 +131,16 @@ func TestEveryEmulatorTypeExact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	schema := second.Receipt.Tables["paid_ads"].Schema
-	if n := len(schema); n != len(after) || schema[n-1].Name != "added_cost" || schema[n-1].Type != "NUMERIC" {
-		t.Fatalf("the next receipt's schema lacks the added column: %+v", schema)
-	}
-	_, tables, err = devstack.ReadBack(ctx, stack.RootS3(), devstack.CustomerBucket, acc.Prefix, map[string]bigquery.Schema{"paid_ads": after})
+	r2, tables, err := devstack.ReadBack(ctx, stack.RootS3(), devstack.CustomerBucket, acc.Prefix, map[string]bigquery.Schema{"paid_ads": after})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if r2.Timestamp != second.Timestamp {
+		t.Fatalf("read back receipt %s, the second dump's is %s", r2.Timestamp, second.Timestamp)
+	}
+	schema := r2.Tables["paid_ads"].Schema
+	if n := len(schema); n != len(after) || schema[n-1].Name != "added_cost" || schema[n-1].Type != "NUMERIC" {
+		t.Fatalf("the next receipt's schema lacks the added column: %+v", schema)
 	}
 	if got := tables["paid_ads"]; got.Checksum != devstack.Checksum(after, wantRows) {
 		t.Errorf("after adding a column: %d rows, types %v", got.Rows, got.DuckDBTypes)

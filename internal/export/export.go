@@ -109,7 +109,7 @@ type Progress struct {
 	Offset int64 `json:"offset"`
 	// Files are the shards uploaded so far, in index order: exactly the shards before
 	// (Stream, Offset).
-	Files []receipt.File `json:"files"`
+	Files Shards `json:"files"`
 	// Reserved is the table's shard high-water mark: no shard index at or past it has been
 	// written by any attempt that recorded this progress or an earlier one. It is raised
 	// (and recorded) before an upload reaches it, ReserveAhead past the shard being written,
@@ -188,7 +188,7 @@ func (e *Exporter) readyShards() int {
 // resume from. record is called from Run's own goroutine, one call at a time, with a snapshot
 // it may keep. Run updates *p as it goes and returns only once every goroutine it started has
 // stopped and every local file it created is removed.
-func (e *Exporter) Run(ctx context.Context, job Job, p *Progress, record func(Progress)) ([]receipt.File, error) {
+func (e *Exporter) Run(ctx context.Context, job Job, p *Progress, record func(Progress)) (Shards, error) {
 	if p.Session == nil {
 		return nil, errNoSession
 	}
