@@ -344,3 +344,36 @@ func (s *exportSuite) TestTwentyThousandShardsStayWithinPayloadLimits() {
 	s.Len(r.Tables["events"].Files, 20_000)
 	s.Equal(layout.ShardKey("dd", "2023-03-14T04:03", "events", 19_999, ".parquet.gz"), r.Tables["events"].Files[19_999].Key)
 }
+
+// A rerun accepted while a pass of the table runs, which then parks, must not resume the old
+// pass's read session: the rerun asked for a fresh snapshot.
+func (s *exportSuite) TestRerunDuringParkedPassGetsFreshSession() {
+	var a *activities.Activities
+	s.env.OnActivity(a.CheckAccess, mock.Anything, mock.Anything).Return(nil)
+	s.env.OnActivity(a.WriteReceipt, mock.Anything, mock.Anything).Return(nil)
+	old := &export.Progress{Session: &bqsource.Session{Name: "sessions/old", Streams: []string{"st0"}}, Reserved: 9}
+	var mu sync.Mutex
+	var passes []activities.ExportTableInput
+	s.env.OnActivity(a.ExportTable, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.ExportTableInput) (activities.TableResult, error) {
+		if in.Table != "events" {
+			return s.fakeExport(ctx, in)
+		}
+		mu.Lock()
+		passes = append(passes, in)
+		n := len(passes)
+		mu.Unlock()
+		if n == 1 {
+			return activities.TableResult{}, temporal.NewNonRetryableApplicationError("denied", string(failure.KindPutDenied), nil,
+				activities.FailureDetails{Reserved: 9, Resume: old})
+		}
+		return s.fakeExport(ctx, in)
+	}).After(10 * time.Minute)
+	s.env.RegisterDelayedCallback(func() { s.update(UpdateRerun, RerunRequest{Tables: []string{"events"}}) }, time.Minute)
+	s.env.RegisterDelayedCallback(func() { s.update(UpdateRetry, RetryRequest{}) }, time.Hour)
+	s.env.ExecuteWorkflow(ExportAccount, ExportInput{Account: testAccount()})
+	s.NoError(s.env.GetWorkflowError())
+	s.Require().GreaterOrEqual(len(passes), 2)
+	s.Nil(passes[1].Resume, "the old session must not be resumed at the rerun's snapshot")
+	s.True(passes[1].SnapshotTime.After(passes[0].SnapshotTime))
+	s.Equal(9, passes[1].MinShards)
+}

@@ -483,7 +483,11 @@ func (d *dump) tableDone(ctx workflow.Context, table string, f workflow.Future) 
 			d.reserved[table] = max(d.reserved[table], fd.Reserved)
 			if fd.Resume != nil {
 				d.reserved[table] = max(d.reserved[table], fd.Resume.Reserved)
-				d.resume[table] = fd.Resume
+				// Resume only at the snapshot the pass read: a rerun accepted meanwhile asks
+				// for a fresh one, which needs a new read session.
+				if p.Snapshot.Equal(d.snapshots[table]) {
+					d.resume[table] = fd.Resume
+				}
 			}
 		}
 		workflow.SetCurrentDetails(ctx, d.prog.details())
