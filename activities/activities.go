@@ -46,6 +46,10 @@ type Activities struct {
 	// MaxStreams is how many read streams a table's session asks BigQuery for (it may grant
 	// fewer) and how many are read and encoded at once; zero means export.DefaultMaxStreams.
 	MaxStreams int
+	// BufferBytes bounds the finished shards of one export waiting on local disk for an
+	// earlier stream's upload; zero means export.DefaultBufferBytes. The worker derives it
+	// from its staging budget.
+	BufferBytes int64
 	// StallTimeout fails a table export in which no row was read and no byte sent for this
 	// long; zero means DefaultStallTimeout.
 	StallTimeout time.Duration

@@ -141,6 +141,7 @@ func (a *Activities) ExportTable(ctx context.Context, in ExportTableInput) (Tabl
 		RowGroupBytes:    a.RowGroupBytes,
 		TempDir:          a.TempDir,
 		MaxStreams:       a.maxStreams(),
+		BufferBytes:      a.BufferBytes,
 	}
 	job := export.Job{Table: in.Table, Prefix: acc.Prefix, DumpFolder: in.DumpFolder, Extension: acc.FileExtension,
 		MinShards: minShards, Now: a.now, Touch: hb.touch}

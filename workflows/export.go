@@ -304,8 +304,9 @@ func (d *dump) checkAccess(ctx workflow.Context) error {
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		// One attempt outlasts the STS client's own retries (about 2.5 minutes).
 		StartToCloseTimeout: 4 * time.Minute,
-		// Ten minutes of backoff ride out an STS outage; misconfiguration fails at once.
-		ScheduleToCloseTimeout: 10 * time.Minute,
+		// At the fleet peak the attempt may wait for a worker's slot; an STS outage is
+		// retried with backoff until the dump gives up. Misconfiguration fails at once.
+		ScheduleToCloseTimeout: d.untilDeadline(ctx),
 		Summary:                "assume role " + d.acc.RoleARN,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2,
 			MaximumInterval: time.Minute, NonRetryableErrorTypes: failure.NonRetryable()},
@@ -444,6 +445,10 @@ func (d *dump) exportTables(ctx workflow.Context, tables []string) []tableFailur
 		}
 		sel.Select(ctx)
 	}
+	// Account order, whatever order they failed in: the park lists them as the account does.
+	slices.SortStableFunc(failed, func(a, b tableFailure) int {
+		return slices.Index(d.acc.Tables, a.table) - slices.Index(d.acc.Tables, b.table)
+	})
 	return failed
 }
 
