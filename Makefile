@@ -18,19 +18,25 @@ tools:
 demo: tools build
 	$(GO) run ./internal/devstack/cmd/demo --bin bin
 
-## test: unit tests, then integration tests on the real local stack
-test: tools unit integration
+## test: unit tests, integration tests on the real local stack, then the chaos campaign
+test: tools unit integration chaos
 
 unit:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
-	cd internal/devstack/bqemu && $(GO) test -count=1 ./...
+	cd internal/devstack/bqemu && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 integration: build
-	$(GO) test -tags integration -count=1 -timeout 40m -parallel 8 -v ./internal/e2e/
+	$(GO) test -tags integration -count=1 -timeout 40m -parallel 8 -v ./internal/e2e/ ./internal/s3dest/
 
 bench:
 	$(GO) run ./internal/bench/cmd/bench $(BENCH_ARGS)
 
 clean:
 	rm -rf bin
+
+## chaos: fault campaign on the local stack (S3 errors, Storage Read faults, worker SIGKILLs,
+## a Temporal restart, rerun/retry updates), every dump checked; CHAOS_SEED=n replays a seed
+.PHONY: chaos
+chaos: tools
+	$(GO) run ./internal/chaos/cmd/chaos $(CHAOS_ARGS)

@@ -30,7 +30,7 @@ import (
 const (
 	Project        = "demo-project"
 	MinIORootUser  = "minio-root"
-	KMSKeyID       = "demo-key"
+	KMSKeyID       = "6b0d2c4e-8f1a-4b3c-9d5e-7a6f8e9d0c1b"
 	CustomerBucket = "customer-bucket"
 	// ExporterUser is the platform's own identity on the local S3/STS server: it may only
 	// call AssumeRole, and the credentials it gets carry the customer's PutObject-only policy.
@@ -54,6 +54,11 @@ type Options struct {
 	Ports Ports
 	// UI runs the Temporal Web UI.
 	UI bool
+	// TemporalDBFile, when set, makes the Temporal dev server keep its state in this SQLite
+	// file instead of memory, so it survives a restart (see Stack.RestartTemporal).
+	TemporalDBFile string
+	// BQEmuArgs are extra flags for bqemu (streams per session, fault injection).
+	BQEmuArgs []string
 }
 
 // Stack is a running local stack. Secrets here are local throwaway values.
@@ -73,6 +78,13 @@ type Stack struct {
 
 	mu    sync.Mutex
 	procs []*exec.Cmd
+
+	// temporal is the dev server's process, with what restarts it.
+	temporal         *exec.Cmd
+	temporalBin      string
+	temporalArgs     []string
+	temporalRestarts int
+	restartMu        sync.Mutex
 }
 
 // DefaultBinDir is where .ci/install-tools.sh puts the binaries.
@@ -138,16 +150,21 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	} else {
 		targs = append(targs, "--headless")
 	}
-	if err := s.spawn("temporal", filepath.Join(o.BinDir, "temporal"), targs, nil); err != nil {
+	if o.TemporalDBFile != "" {
+		targs = append(targs, "--db-filename", o.TemporalDBFile)
+	}
+	s.temporalBin, s.temporalArgs = filepath.Join(o.BinDir, "temporal"), targs
+	if err := s.spawn("temporal", s.temporalBin, targs, nil); err != nil {
 		return nil, err
 	}
+	s.temporal = s.lastProc()
 
 	if err := s.spawnMinIO(filepath.Join(o.BinDir, "minio"), p.MinIO); err != nil {
 		return nil, err
 	}
 
-	if err := s.spawn("bqemu", filepath.Join(o.BinDir, "bqemu"), []string{"--project", Project,
-		"--http-port", fmt.Sprint(p.BigQueryHTTP), "--grpc-port", fmt.Sprint(p.BigQueryGRPC)}, nil); err != nil {
+	if err := s.spawn("bqemu", filepath.Join(o.BinDir, "bqemu"), append([]string{"--project", Project,
+		"--http-port", fmt.Sprint(p.BigQueryHTTP), "--grpc-port", fmt.Sprint(p.BigQueryGRPC)}, o.BQEmuArgs...), nil); err != nil {
 		return nil, err
 	}
 
@@ -164,21 +181,26 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	}); err != nil {
 		return nil, s.withLogs(err, "bqemu")
 	}
-	if err := waitFor(wctx, "Temporal", func() error {
-		c, err := client.Dial(client.Options{HostPort: s.TemporalAddress, Logger: quietLogger{}})
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		_, err = c.CheckHealth(wctx, &client.CheckHealthRequest{})
-		return err
-	}); err != nil {
+	if err := s.waitTemporal(wctx); err != nil {
 		return nil, s.withLogs(err, "temporal")
 	}
 	if err := s.setupMinIO(wctx); err != nil {
 		return nil, s.withLogs(err, "minio")
 	}
 	return s, nil
+}
+
+// waitTemporal waits until the Temporal frontend answers a health check.
+func (s *Stack) waitTemporal(ctx context.Context) error {
+	return waitFor(ctx, "Temporal", func() error {
+		c, err := client.Dial(client.Options{HostPort: s.TemporalAddress, Logger: quietLogger{}})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = c.CheckHealth(ctx, &client.CheckHealthRequest{})
+		return err
+	})
 }
 
 // Stop ends every process of the stack.

@@ -13,6 +13,13 @@
 //
 //	bqemu ready http=127.0.0.1:PORT grpc=127.0.0.1:PORT
 //
+// For fault campaigns, --max-streams splits sessions into several streams,
+// --snapshot-sessions gives each session its own snapshot of the table (so a
+// table can change while it is read), --session-ttl shortens read sessions, and --fault-rate, --fault-kinds and
+// --fault-seed inject Storage Read faults (cut streams, UNAVAILABLE,
+// RESOURCE_EXHAUSTED, expired sessions); --admin-addr serves the settings and
+// the counts of injected faults (see chaos.go).
+//
 // SIGINT or SIGTERM stops everything and exits with status 0.
 package main
 
@@ -24,6 +31,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -79,9 +87,19 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&cfg.BatchRows, "batch-rows", 1000, "maximum rows per ReadRowsResponse sent by the proxy")
 	fs.StringVar(&cfg.DataFile, "data-file", "", "sqlite file to keep the emulator's data in (default: a temporary file removed on exit)")
 	fs.StringVar(&cfg.LogLevel, "log-level", "warn", "log level: debug, info, warn, error or fatal")
+	fs.IntVar(&cfg.MaxStreams, "max-streams", 1, "most streams per read session (BigQuery grants up to the requested max_stream_count); rows are dealt to streams in chunks")
+	fs.IntVar(&cfg.StreamChunkRows, "stream-chunk-rows", defaultChunkRows, "consecutive rows dealt to one stream of a multi-stream session")
+	fs.DurationVar(&cfg.SessionTTL, "session-ttl", 0, "read sessions expire this long after creation (0 = the emulator's one hour)")
+	fs.BoolVar(&cfg.SnapshotSessions, "snapshot-sessions", false, "read sessions read the table as it was at session creation, as BigQuery's do (the emulator has no snapshots)")
+	fs.Int64Var(&cfg.SnapshotBytes, "snapshot-bytes", defaultSnapshotBytes, "memory for snapshot sessions' rows; the oldest sessions past it expire")
+	fs.Uint64Var(&cfg.FaultSeed, "fault-seed", 1, "seed of the fault choices (chaos campaigns)")
+	fs.Float64Var(&cfg.Faults.Rate, "fault-rate", 0, "probability that a ReadRows or CreateReadSession call gets a fault (0 = none)")
+	kinds := fs.String("fault-kinds", "", "comma-separated faults to inject: "+strings.Join(AllFaults, ", ")+" (empty = all but stall)")
+	fs.StringVar(&cfg.AdminAddr, "admin-addr", "", "serve GET/PUT /faults on this loopback host:port (empty = off)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
+	cfg.Faults.Kinds = parseFaultKinds(*kinds)
 	if fs.NArg() != 0 {
 		return Config{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}

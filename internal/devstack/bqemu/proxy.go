@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
+	"sync"
+	"time"
 
 	"cloud.google.com/go/bigquery/storage/apiv1/storagepb"
 	"github.com/apache/arrow-go/v18/arrow"
@@ -17,6 +20,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // readProxy serves the BigQuery Storage Read API in front of the emulator's
@@ -31,30 +35,90 @@ import (
 //     both places, sends the whole table as one response, supports one stream
 //     per session and ignores ReadRowsRequest.offset.
 //
-// The proxy forces one stream per session, rewrites the session schema to the
-// Schema message alone, and re-emits the rows in responses of at most
-// batchRows rows, each holding one RecordBatch message, honouring the
+// The proxy asks the emulator for one stream per session, rewrites the session
+// schema to the Schema message alone, and re-emits the rows in responses of at
+// most batchRows rows, each holding one RecordBatch message, honouring the
 // request offset. SplitReadStream is answered Unimplemented (embedded
 // UnimplementedBigQueryReadServer).
+//
+// Streams: like BigQuery, a session has up to the requested max_stream_count
+// streams, capped by maxStreams (1 by default, the emulator's own behaviour).
+// With k > 1 streams the table's rows are dealt to the streams in chunks of
+// chunkRows rows, round robin (chunk c goes to stream c mod k): every stream is a
+// disjoint subset, their union is the table, and ReadRowsRequest.offset counts
+// rows within the stream.
+//
+// Snapshots: with snapshotSessions, a session reads the table once when created
+// and every stream serves that copy (see tableSnapshot).
+//
+// Expiry: sessions expire at the emulator's ExpireTime, or sessionTTL after
+// creation when set; ReadRows on a stream of an expired session answers
+// FAILED_PRECONDITION "session expired at ...", as BigQuery does.
+//
+// Faults (see chaos.go): with a fault rate set, calls get UNAVAILABLE,
+// RESOURCE_EXHAUSTED, a stream cut part way, or their session expired at once.
 type readProxy struct {
 	storagepb.UnimplementedBigQueryReadServer
 
 	upstream  storagepb.BigQueryReadClient
 	batchRows int64
 	log       *slog.Logger
+
+	maxStreams int           // 0 means 1
+	chunkRows  int64         // 0 means defaultChunkRows
+	sessionTTL time.Duration // 0 means the emulator's expire time
+	faults     *faults       // nil injects nothing
+	snapshots  *snapshotCache
+	now        func() time.Time
+
+	mu      sync.Mutex
+	streams map[string]*proxyStream
+}
+
+// defaultChunkRows is how many consecutive rows go to one stream of a multi-stream session.
+const defaultChunkRows = 100
+
+// proxySession is one read session the proxy handed out.
+type proxySession struct {
+	name   string
+	expire time.Time // guarded by readProxy.mu
+	// snapshot, with snapshot sessions on, is what every stream of the session reads;
+	// guarded by readProxy.mu (nil once the cache pushed it out: the session has expired).
+	snapshot *tableSnapshot
+}
+
+// proxyStream is one stream of a session: the emulator stream it reads, and which share of
+// the rows it serves.
+type proxyStream struct {
+	upstream     string
+	index, count int
+	session      *proxySession
+}
+
+func (p *readProxy) clock() time.Time {
+	if p.now != nil {
+		return p.now()
+	}
+	return time.Now()
 }
 
 func (p *readProxy) CreateReadSession(ctx context.Context, req *storagepb.CreateReadSessionRequest) (*storagepb.ReadSession, error) {
+	if d := p.faults.pick(FaultUnavailable, FaultExhausted); d.kind != "" {
+		p.log.Info("chaos: CreateReadSession fault", "table", req.GetReadSession().GetTable(), "fault", d.kind)
+		return nil, faultError(d.kind, req.GetReadSession().GetTable())
+	}
 	up := proto.Clone(req).(*storagepb.CreateReadSessionRequest)
 	// The emulator errors on MaxStreamCount > 1; it always returns one
-	// stream, which is also a valid answer from BigQuery to any request.
+	// stream, which the proxy then splits.
 	up.MaxStreamCount = 1
 	up.PreferredMinStreamCount = 0
+	up.ReadSession.ReadOptions = qualifiedReadOptions(req.GetReadSession())
 	sess, err := p.upstream.CreateReadSession(ctx, up)
 	if err != nil {
 		p.log.Warn("CreateReadSession", "table", req.GetReadSession().GetTable(), "err", err)
 		return nil, err
 	}
+	sess.ReadOptions = req.GetReadSession().GetReadOptions() // as the client asked, not the workaround
 	if as := sess.GetArrowSchema(); as != nil {
 		schema, err := streamSchema(as.GetSerializedSchema())
 		if err != nil {
@@ -66,43 +130,183 @@ func (p *readProxy) CreateReadSession(ctx context.Context, req *storagepb.Create
 		}
 		as.SerializedSchema = msg
 	}
+	if len(sess.GetStreams()) != 1 {
+		return nil, status.Errorf(codes.Internal, "bqemu proxy: the emulator returned %d streams, want 1", len(sess.GetStreams()))
+	}
+	k := max(p.maxStreams, 1)
+	if n := int(req.GetMaxStreamCount()); n > 0 && n < k {
+		k = n
+	}
+	ps := &proxySession{name: sess.GetName()}
+	if p.sessionTTL > 0 {
+		ps.expire = p.clock().Add(p.sessionTTL)
+		sess.ExpireTime = timestamppb.New(ps.expire)
+	} else if sess.GetExpireTime() != nil {
+		ps.expire = sess.GetExpireTime().AsTime()
+	}
+	upName := sess.GetStreams()[0].GetName()
+	if p.snapshots != nil {
+		if ps.snapshot, err = takeSnapshot(ctx, p.upstream, upName); err != nil {
+			p.log.Warn("CreateReadSession snapshot", "table", req.GetReadSession().GetTable(), "err", err)
+			return nil, err
+		}
+	}
+	streams := make([]*storagepb.ReadStream, k)
+	p.mu.Lock()
+	if p.streams == nil {
+		p.streams = map[string]*proxyStream{}
+	}
+	for i := range streams {
+		name := upName
+		if k > 1 {
+			name = fmt.Sprintf("%s%02d", upName, i)
+		}
+		streams[i] = &storagepb.ReadStream{Name: name}
+		p.streams[name] = &proxyStream{upstream: upName, index: i, count: k, session: ps}
+	}
+	if p.snapshots != nil {
+		now := p.clock()
+		for _, old := range p.snapshots.add(ps) {
+			old.snapshot = nil
+			if old.expire.IsZero() || old.expire.After(now) {
+				old.expire = now
+			}
+		}
+	}
+	p.mu.Unlock()
+	sess.Streams = streams
 	p.log.Debug("CreateReadSession", "table", sess.GetTable(), "session", sess.GetName(), "streams", len(sess.GetStreams()))
 	return sess, nil
+}
+
+// qualifiedReadOptions works around the emulator reading the wrong table when two datasets
+// hold tables of the same name. Its ReadRows runs "SELECT <fields> FROM `<table>` WHERE
+// <row_restriction>" with the bare table name, and its SQL catalog resolves a bare name to
+// the first table ever created with that name, in whichever dataset. The row restriction is
+// the one place the query can be extended: it becomes
+//
+//	<restriction> AND FALSE UNION ALL SELECT <fields> FROM `project.dataset.table` WHERE <restriction>
+//
+// so the bare-name half returns nothing and the qualified half returns the right table's
+// rows, in the same order. The two halves must be union-compatible, which holds whenever the
+// bare name resolves to the table itself (no clash) or to a table of the same columns; a clash
+// with different columns fails the read instead of returning another table's rows.
+func qualifiedReadOptions(rs *storagepb.ReadSession) *storagepb.ReadSession_TableReadOptions {
+	opts := &storagepb.ReadSession_TableReadOptions{}
+	if o := rs.GetReadOptions(); o != nil {
+		opts = proto.Clone(o).(*storagepb.ReadSession_TableReadOptions)
+	}
+	parts := strings.Split(rs.GetTable(), "/")
+	if len(parts) != 6 || parts[0] != "projects" || parts[2] != "datasets" || parts[4] != "tables" {
+		return opts // not a table path this workaround understands: left to the emulator
+	}
+	for _, id := range []string{parts[1], parts[3], parts[5]} {
+		if strings.ContainsAny(id, "`\\") {
+			return opts
+		}
+	}
+	fields := "*"
+	if sel := opts.GetSelectedFields(); len(sel) > 0 {
+		quoted := make([]string, len(sel))
+		for i, f := range sel {
+			quoted[i] = "`" + f + "`"
+		}
+		fields = strings.Join(quoted, ",")
+	}
+	restriction := "TRUE"
+	if r := opts.GetRowRestriction(); r != "" {
+		restriction = "(" + r + ")"
+	}
+	opts.RowRestriction = fmt.Sprintf("%s AND FALSE UNION ALL SELECT %s FROM `%s.%s.%s` WHERE %s",
+		restriction, fields, parts[1], parts[3], parts[5], restriction)
+	return opts
+}
+
+// lookup returns the stream's share, its session's snapshot (if any) and whether its session
+// has expired (and when).
+func (p *readProxy) lookup(name string) (st *proxyStream, snap *tableSnapshot, expiredAt time.Time, expired bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st = p.streams[name]
+	if st == nil {
+		return nil, nil, time.Time{}, false
+	}
+	e := st.session.expire
+	return st, st.session.snapshot, e, !e.IsZero() && !p.clock().Before(e)
+}
+
+// expireNow ends the stream's session at once.
+func (p *readProxy) expireNow(st *proxyStream) time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.clock()
+	if st.session.expire.IsZero() || st.session.expire.After(now) {
+		st.session.expire = now
+	}
+	return st.session.expire
 }
 
 func (p *readProxy) ReadRows(req *storagepb.ReadRowsRequest, stream storagepb.BigQueryRead_ReadRowsServer) error {
 	if req.GetOffset() < 0 {
 		return status.Errorf(codes.InvalidArgument, "offset must not be negative, got %d", req.GetOffset())
 	}
-	up, err := p.upstream.ReadRows(stream.Context(), &storagepb.ReadRowsRequest{ReadStream: req.GetReadStream()})
-	if err != nil {
-		return err
+	st, snap, expiredAt, expired := p.lookup(req.GetReadStream())
+	if expired {
+		return expiredError(req.GetReadStream(), expiredAt)
 	}
-	r := &reframer{batchRows: p.batchRows, skip: req.GetOffset(), send: stream.Send}
-	for {
-		resp, err := up.Recv()
-		if errors.Is(err, io.EOF) {
-			break
+	upStream, index, count := req.GetReadStream(), 0, 1
+	if st != nil {
+		upStream, index, count = st.upstream, st.index, st.count
+	}
+	d := p.faults.pick(FaultCut, FaultUnavailable, FaultExhausted, FaultExpire, FaultStall)
+	switch d.kind {
+	case FaultUnavailable, FaultExhausted:
+		p.log.Info("chaos: ReadRows fault", "stream", req.GetReadStream(), "fault", d.kind)
+		return faultError(d.kind, req.GetReadStream())
+	case FaultExpire:
+		if st != nil {
+			at := p.expireNow(st)
+			p.log.Info("chaos: read session expired", "session", st.session.name)
+			return expiredError(req.GetReadStream(), at)
 		}
-		if err != nil {
-			p.log.Warn("ReadRows from emulator", "stream", req.GetReadStream(), "err", err)
-			return err
+	}
+	chunk := p.chunkRows
+	if chunk <= 0 {
+		chunk = defaultChunkRows
+	}
+	r := &reframer{batchRows: p.batchRows, skip: req.GetOffset(), send: stream.Send,
+		index: int64(index), count: int64(count), chunk: chunk}
+	switch d.kind {
+	case FaultCut:
+		r.cutAfter = d.after
+		r.onCut = func() error {
+			p.faults.count(FaultCut)
+			p.log.Info("chaos: ReadRows cut", "stream", req.GetReadStream(), "after_responses", d.after)
+			return cutError(d.after)
 		}
-		switch rows := resp.GetRows().(type) {
-		case *storagepb.ReadRowsResponse_ArrowRecordBatch:
-			if err := r.reframe(rows.ArrowRecordBatch.GetSerializedRecordBatch()); err != nil {
-				p.log.Warn("ReadRows reframe", "stream", req.GetReadStream(), "err", err)
+	case FaultStall:
+		r.cutAfter = d.after
+		r.onCut = func() error {
+			p.faults.count(FaultStall)
+			p.log.Info("chaos: ReadRows stalled", "stream", req.GetReadStream(), "after_responses", d.after)
+			t := time.NewTimer(stallFor)
+			defer t.Stop()
+			select {
+			case <-stream.Context().Done():
+				return stream.Context().Err()
+			case <-t.C:
+				return cutError(d.after)
+			}
+		}
+	}
+	if snap != nil {
+		for _, rec := range snap.records {
+			if err := r.emitStream(rec, snap.schemaMsg); err != nil {
 				return err
 			}
-		default:
-			// Not Arrow (Avro): passed through untouched, without offset support.
-			if r.skip > 0 {
-				return status.Error(codes.Unimplemented, "bqemu proxy: offset is only supported for ARROW reads")
-			}
-			if err := stream.Send(resp); err != nil {
-				return err
-			}
 		}
+	} else if err := p.readUpstream(stream, upStream, r, count); err != nil {
+		return err
 	}
 	if r.skip > 0 {
 		return status.Errorf(codes.OutOfRange, "offset %d is beyond the end of the stream (%d rows)",
@@ -112,12 +316,53 @@ func (p *readProxy) ReadRows(req *storagepb.ReadRowsRequest, stream storagepb.Bi
 	return nil
 }
 
-// reframer turns emulator IPC streams into BigQuery-framed responses.
+// readUpstream reads the emulator's stream as it is now and re-emits this stream's rows.
+func (p *readProxy) readUpstream(stream storagepb.BigQueryRead_ReadRowsServer, upStream string, r *reframer, count int) error {
+	up, err := p.upstream.ReadRows(stream.Context(), &storagepb.ReadRowsRequest{ReadStream: upStream})
+	if err != nil {
+		return err
+	}
+	for {
+		resp, err := up.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			p.log.Warn("ReadRows from emulator", "stream", upStream, "err", err)
+			return err
+		}
+		switch rows := resp.GetRows().(type) {
+		case *storagepb.ReadRowsResponse_ArrowRecordBatch:
+			if err := r.reframe(rows.ArrowRecordBatch.GetSerializedRecordBatch()); err != nil {
+				if status.Code(err) != codes.Unavailable {
+					p.log.Warn("ReadRows reframe", "stream", upStream, "err", err)
+				}
+				return err
+			}
+		default:
+			// Not Arrow (Avro): passed through untouched, without offset or stream support.
+			if r.skip > 0 || count > 1 {
+				return status.Error(codes.Unimplemented, "bqemu proxy: offsets and several streams are only supported for ARROW reads")
+			}
+			if err := stream.Send(resp); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// reframer turns emulator IPC streams into BigQuery-framed responses of one stream.
 type reframer struct {
 	batchRows int64
-	skip      int64 // rows still to skip (request offset)
+	skip      int64 // rows of this stream still to skip (request offset)
 	send      func(*storagepb.ReadRowsResponse) error
+	// The stream serves chunk index, index+count, ... of the table's chunk-row chunks.
+	index, count, chunk int64
+	// cutAfter > 0 calls onCut after that many responses and ends the stream with its error.
+	cutAfter int64
+	onCut    func() error
 
+	pos             int64 // the table's row number of the next emulator row
 	sent, responses int64
 }
 
@@ -137,7 +382,7 @@ func (r *reframer) reframe(ipcStream []byte) error {
 		if err != nil {
 			return status.Errorf(codes.Internal, "bqemu proxy: %v", err)
 		}
-		err = r.emit(rec, schemaMsg)
+		err = r.emitStream(rec, schemaMsg)
 		rec.Release()
 		if err != nil {
 			return err
@@ -149,19 +394,41 @@ func (r *reframer) reframe(ipcStream []byte) error {
 	return nil
 }
 
-func (r *reframer) emit(rec arrow.RecordBatch, schemaMsg []byte) error {
+// emitStream sends the rows of rec that belong to this stream, in order.
+func (r *reframer) emitStream(rec arrow.RecordBatch, schemaMsg []byte) error {
 	n := rec.NumRows()
-	start := min(r.skip, n)
-	r.skip -= start
-	for off := start; off < n; off += r.batchRows {
-		end := min(off+r.batchRows, n)
-		slice := rec.NewSlice(off, end)
+	base := r.pos
+	r.pos += n
+	if r.count <= 1 {
+		return r.emit(rec, 0, n, schemaMsg)
+	}
+	for from := int64(0); from < n; {
+		c := (base + from) / r.chunk
+		end := min(n, (c+1)*r.chunk-base)
+		if c%r.count == r.index {
+			if err := r.emit(rec, from, end, schemaMsg); err != nil {
+				return err
+			}
+		}
+		from = end
+	}
+	return nil
+}
+
+// emit sends rows [from, end) of rec, after the rows still to skip, in responses of at most
+// batchRows rows.
+func (r *reframer) emit(rec arrow.RecordBatch, from, end int64, schemaMsg []byte) error {
+	skipped := min(r.skip, end-from)
+	r.skip -= skipped
+	for off := from + skipped; off < end; off += r.batchRows {
+		stop := min(off+r.batchRows, end)
+		slice := rec.NewSlice(off, stop)
 		msg, err := recordBatchMessage(slice, schemaMsg)
 		slice.Release()
 		if err != nil {
 			return status.Errorf(codes.Internal, "bqemu proxy: %v", err)
 		}
-		rows := end - off
+		rows := stop - off
 		if err := r.send(&storagepb.ReadRowsResponse{
 			Rows: &storagepb.ReadRowsResponse_ArrowRecordBatch{
 				ArrowRecordBatch: &storagepb.ArrowRecordBatch{SerializedRecordBatch: msg, RowCount: rows},
@@ -172,6 +439,9 @@ func (r *reframer) emit(rec arrow.RecordBatch, schemaMsg []byte) error {
 		}
 		r.sent += rows
 		r.responses++
+		if r.cutAfter > 0 && r.responses >= r.cutAfter && r.onCut != nil {
+			return r.onCut()
+		}
 	}
 	return nil
 }

@@ -40,6 +40,27 @@ type Config struct {
 	DataFile  string // empty = temporary storage
 	LogLevel  string
 	Logger    *slog.Logger // nil = discard
+
+	// MaxStreams caps the streams of a read session (BigQuery grants up to the requested
+	// max_stream_count); 0 or 1 means one stream, the emulator's own behaviour.
+	MaxStreams int
+	// StreamChunkRows is how many consecutive rows go to one stream when a session has
+	// several; 0 means defaultChunkRows.
+	StreamChunkRows int
+	// SessionTTL, when set, makes read sessions expire that long after creation (their
+	// ExpireTime says so, and ReadRows answers "session expired" afterwards).
+	SessionTTL time.Duration
+	// SnapshotSessions makes every read session read the table as it was when the session
+	// was created, as BigQuery does (see tableSnapshot); SnapshotBytes bounds the rows kept
+	// (0 means defaultSnapshotBytes), and a session pushed out has expired.
+	SnapshotSessions bool
+	SnapshotBytes    int64
+	// FaultSeed seeds the fault choices; Faults sets the initial rate and kinds.
+	FaultSeed uint64
+	Faults    FaultConfig
+	// AdminAddr, when set, serves GET/PUT /faults there (loopback only): the fault settings
+	// and how many faults of each kind were injected.
+	AdminAddr string
 }
 
 func (c Config) validate() error {
@@ -58,7 +79,16 @@ func (c Config) validate() error {
 	if _, err := slogLevel(c.LogLevel); err != nil {
 		return err
 	}
-	return nil
+	if c.MaxStreams < 0 || c.MaxStreams > 1000 {
+		return fmt.Errorf("--max-streams must be 0 to 1000, got %d", c.MaxStreams)
+	}
+	if c.StreamChunkRows < 0 {
+		return fmt.Errorf("--stream-chunk-rows must not be negative, got %d", c.StreamChunkRows)
+	}
+	if c.SessionTTL < 0 {
+		return fmt.Errorf("--session-ttl must not be negative, got %v", c.SessionTTL)
+	}
+	return c.Faults.validate()
 }
 
 func (c Config) listen() string {
@@ -76,11 +106,15 @@ type Stack struct {
 	GRPCAddr string
 	// EmulatorGRPCAddr is the emulator's own gRPC address (emulator framing).
 	EmulatorGRPCAddr string
+	// AdminAddr is the fault admin endpoint's address, when Config.AdminAddr was set.
+	AdminAddr string
 
 	log       *slog.Logger
 	emu       *server.Server
 	emuExited chan struct{} // closed when emu.Serve has returned
 	proxy     *grpc.Server
+	admin     *http.Server
+	faults    *faults
 	conn      *grpc.ClientConn
 	failed    chan error
 	closing   atomic.Bool
@@ -172,11 +206,34 @@ func Start(cfg Config) (*Stack, error) {
 	}
 	s.conn = conn
 
+	s.faults = newFaults(cfg.FaultSeed, cfg.Faults)
+	if cfg.AdminAddr != "" {
+		admin, lis, err := serveAdmin(cfg.AdminAddr, s.faults)
+		if err != nil {
+			_ = proxyLis.Close()
+			_ = conn.Close()
+			s.stopEmulator()
+			return nil, err
+		}
+		s.admin, s.AdminAddr = admin, lis.Addr().String()
+	}
+	var snapshots *snapshotCache
+	if cfg.SnapshotSessions {
+		snapshots = &snapshotCache{limit: cfg.SnapshotBytes}
+		if snapshots.limit <= 0 {
+			snapshots.limit = defaultSnapshotBytes
+		}
+	}
 	s.proxy = grpc.NewServer(grpc.MaxRecvMsgSize(maxMsgSize), grpc.MaxSendMsgSize(maxMsgSize))
 	storagepb.RegisterBigQueryReadServer(s.proxy, &readProxy{
-		upstream:  storagepb.NewBigQueryReadClient(conn),
-		batchRows: int64(cfg.BatchRows),
-		log:       log,
+		upstream:   storagepb.NewBigQueryReadClient(conn),
+		batchRows:  int64(cfg.BatchRows),
+		log:        log,
+		maxStreams: cfg.MaxStreams,
+		chunkRows:  int64(cfg.StreamChunkRows),
+		sessionTTL: cfg.SessionTTL,
+		faults:     s.faults,
+		snapshots:  snapshots,
 	})
 	go func() {
 		err := s.proxy.Serve(proxyLis)
@@ -185,7 +242,8 @@ func Start(cfg Config) (*Stack, error) {
 		}
 	}()
 	log.Info("bqemu started", "http", s.HTTPAddr, "grpc", s.GRPCAddr,
-		"emulator_grpc", s.EmulatorGRPCAddr, "project", cfg.Project, "batch_rows", cfg.BatchRows)
+		"emulator_grpc", s.EmulatorGRPCAddr, "project", cfg.Project, "batch_rows", cfg.BatchRows,
+		"max_streams", max(cfg.MaxStreams, 1), "session_ttl", cfg.SessionTTL, "snapshot_sessions", cfg.SnapshotSessions, "fault_rate", cfg.Faults.Rate, "admin", s.AdminAddr)
 	return s, nil
 }
 
@@ -196,6 +254,10 @@ func (s *Stack) Failed() <-chan error { return s.failed }
 func (s *Stack) Close() error {
 	s.closeOnce.Do(func() {
 		s.closing.Store(true)
+		if s.admin != nil {
+			_ = s.admin.Close()
+			s.log.Info("faults injected", "counts", sortedKinds(s.faults.state().Counts))
+		}
 		graceful(s.proxy.GracefulStop, s.proxy.Stop)
 		if err := s.conn.Close(); err != nil {
 			s.log.Warn("close emulator connection", "err", err)
