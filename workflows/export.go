@@ -424,6 +424,7 @@ func (d *dump) exportTables(ctx workflow.Context, tables []string) []tableFailur
 	defer cancel()
 	sel := workflow.NewSelector(ctx)
 	var failed []tableFailure
+	stopped := false // a failure no fix can help cancelled the tables still running
 	next, running := 0, 0
 	for next < len(tables) || running > 0 {
 		for running < limit && next < len(tables) && len(failed) == 0 {
@@ -432,9 +433,16 @@ func (d *dump) exportTables(ctx workflow.Context, tables []string) []tableFailur
 			running++
 			sel.AddFuture(d.startTable(ctx, table), func(f workflow.Future) {
 				running--
-				if err := d.tableDone(ctx, table, f); err != nil {
+				err := d.tableDone(ctx, table, f)
+				switch {
+				case err == nil:
+				case stopped && temporal.IsCanceledError(err):
+					// Cancelled by the failure below, not a cause of its own: the dump
+					// fails with that failure, whichever table comes first in the account.
+				default:
 					failed = append(failed, tableFailure{table: table, err: err})
 					if failure.ClassOf(failed[len(failed)-1].kind()) != failure.Parkable {
+						stopped = true
 						cancel() // the dump fails: stop the other tables rather than waste hours
 					}
 				}
