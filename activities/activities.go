@@ -8,6 +8,7 @@ package activities
 import (
 	"bytes"
 	"context"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -57,6 +58,17 @@ type Activities struct {
 	Now func() time.Time
 	// Metrics records throughput and failures; nil records nothing.
 	Metrics *metrics.Exporter
+	// Heartbeats sends table exports' heartbeats and reports whether Temporal confirmed them
+	// (the worker's client.Client). With it, an attempt writes only while its heartbeat
+	// lease holds (see leaseShare), so a worker Temporal gave up on cannot land a late
+	// write. Nil uses the SDK's heartbeats and no lease: tests only.
+	Heartbeats HeartbeatRecorder
+}
+
+// HeartbeatRecorder records an activity attempt's heartbeat and says whether Temporal took
+// it; client.Client is one.
+type HeartbeatRecorder interface {
+	RecordActivityHeartbeat(ctx context.Context, taskToken []byte, details ...interface{}) error
 }
 
 func (a *Activities) now() time.Time {
@@ -68,7 +80,7 @@ func (a *Activities) now() time.Time {
 
 // Target turns an account into the bucket it writes to.
 func Target(acc config.Account) s3dest.Target {
-	return s3dest.Target{AccountID: acc.ID, RoleARN: acc.RoleARN, Bucket: acc.Bucket, Region: acc.Region, KMSKeyID: acc.KMSKeyARN}
+	return s3dest.Target{AccountID: acc.ID, RoleARN: acc.RoleARN, Bucket: acc.Bucket, Prefix: acc.Prefix, Region: acc.Region, KMSKeyID: acc.KMSKeyARN}
 }
 
 // CheckAccessInput names the account whose role is checked.
@@ -83,6 +95,7 @@ func (a *Activities) CheckAccess(ctx context.Context, in CheckAccessInput) error
 		return a.failed("", failure.New(failure.KindInvalidAccount, nil, "account %s is invalid: %v", in.Account.ID, err))
 	}
 	activity.GetLogger(ctx).Info("assuming customer role", "account", in.Account.ID, "role", in.Account.RoleARN)
+	defer keepAlive(ctx)()
 	return a.failed("", a.Destinations.CheckAccess(ctx, Target(in.Account)))
 }
 
@@ -124,15 +137,51 @@ func (a *Activities) WriteReceipt(ctx context.Context, in WriteReceiptInput) err
 	if err != nil {
 		return a.failed("", failure.New(failure.KindInvalidReceipt, err, "the receipt of dump %s is inconsistent", in.DumpFolder))
 	}
+	defer keepAlive(ctx)()
 	w := a.Destinations.Writer(Target(in.Account))
+	// An attempt Temporal timed out must not write late: its retry wrote this receipt, and a
+	// later dump may have written its own root receipt since.
+	end := attemptEnd(activity.GetInfo(ctx), time.Now())
+	fence := func() error {
+		if !end.IsZero() && !time.Now().Before(end) {
+			return failure.New(failure.KindLeaseLost, nil, "the receipt of dump %s was not written before its attempt's timeout; it is retried", in.DumpFolder)
+		}
+		return nil
+	}
 	for _, key := range []string{layout.DumpReceiptKey(in.Account.Prefix, in.DumpFolder), layout.ReceiptKey(in.Account.Prefix)} {
-		if _, err := w.Put(ctx, s3dest.Object{Key: key, Body: bytes.NewReader(body), Size: int64(len(body)), ContentType: "application/json"}); err != nil {
+		if _, err := w.Put(ctx, s3dest.Object{Key: key, Body: bytes.NewReader(body), Size: int64(len(body)), ContentType: "application/json", Fence: fence}); err != nil {
 			return a.failed("", err)
 		}
 	}
 	a.Metrics.ReceiptWritten(in.Account.ID)
 	activity.GetLogger(ctx).Info("receipt written", "account", in.Account.ID, "dump", in.DumpFolder, "tables", len(r.Tables))
 	return nil
+}
+
+// keepAliveEvery is how often a short activity heartbeats: well within the heartbeat
+// timeout the workflow gives it, so a worker that dies mid-attempt is noticed in seconds,
+// not at the start-to-close timeout.
+const keepAliveEvery = 5 * time.Second
+
+// keepAlive heartbeats until the returned stop is called.
+func keepAlive(ctx context.Context) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(keepAliveEvery)
+		defer t.Stop()
+		for {
+			activity.RecordHeartbeat(ctx)
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
 }
 
 // failed counts a failed attempt by its kind and turns it into the Temporal error the

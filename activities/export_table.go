@@ -8,8 +8,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
 	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/dreamdata/destination-aws-s3/internal/bqsource"
 	"github.com/dreamdata/destination-aws-s3/internal/config"
@@ -17,6 +19,7 @@ import (
 	"github.com/dreamdata/destination-aws-s3/internal/failure"
 	"github.com/dreamdata/destination-aws-s3/internal/layout"
 	"github.com/dreamdata/destination-aws-s3/internal/receipt"
+	"github.com/dreamdata/destination-aws-s3/internal/s3dest"
 )
 
 // Timing of a table export.
@@ -102,7 +105,7 @@ func (a *Activities) ExportTable(ctx context.Context, in ExportTableInput) (Tabl
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	hb := newHeartbeater(ctx, p, a.stallTimeout(), a.now, cancel)
+	hb := newHeartbeater(ctx, in.Table, a.leaseOf(ctx, time.Now()), p, a.stallTimeout(), time.Now, cancel)
 	defer hb.stop()
 	fail := func(err error) (TableResult, error) {
 		last := hb.progress()
@@ -136,7 +139,7 @@ func (a *Activities) ExportTable(ctx context.Context, in ExportTableInput) (Tabl
 
 	e := &export.Exporter{
 		Reader:           a.Source,
-		Writer:           a.Destinations.Writer(Target(acc)),
+		Writer:           fencedWriter{w: a.Destinations.Writer(Target(acc)), fence: hb.fence},
 		TargetShardBytes: a.TargetShardBytes,
 		RowGroupBytes:    a.RowGroupBytes,
 		TempDir:          a.TempDir,
@@ -240,29 +243,99 @@ func (a *Activities) stallTimeout() time.Duration {
 
 var errStalled = errors.New("export stalled")
 
-// heartbeater keeps one table export's heartbeat: the latest progress, sent at once when it
-// changes and every heartbeatEvery while the attempt lives; and the stall watchdog, which
-// cancels the attempt when no data moved for the stall timeout.
+// Heartbeat leases. With a HeartbeatRecorder, an attempt writes only while Temporal has
+// confirmed one of its heartbeats within leaseShare of the heartbeat timeout (and well
+// before its start-to-close timeout): past that, Temporal may have given the attempt up and
+// a successor (a retry, or a rerun's pass) may be writing the same keys, so a late write
+// from this one (a worker that was frozen, partitioned or swapped out) could land over the
+// successor's shard, even after the receipt. Timing uses the local monotonic clock from the
+// moment each confirmed heartbeat was sent, which Temporal received no earlier, so clock
+// skew between worker and server does not matter.
+const (
+	leaseShare         = 0.75
+	leaseRetryEvery    = 2 * time.Second  // after a heartbeat Temporal did not confirm
+	heartbeatRPCLimit  = 10 * time.Second // one heartbeat call
+	heartbeatMinGap    = time.Second      // progress heartbeats, at most this often
+	attemptDeadlineGap = time.Minute      // stop writing this long before start-to-close
+)
+
+// errAbandoned is the cause of an attempt Temporal no longer knows (it timed out and was
+// retried, or its workflow ended).
+var errAbandoned = errors.New("temporal no longer knows this activity attempt")
+
+// heartbeater keeps one table export's heartbeat: the latest progress, sent soon after it
+// changes and every heartbeatEvery while the attempt lives; the stall watchdog, which
+// cancels the attempt when no data moved for the stall timeout; and, with a recorder, the
+// attempt's write lease (fence).
 type heartbeater struct {
-	ctx   context.Context
-	now   func() time.Time
-	stall time.Duration
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	now    func() time.Time
+	stall  time.Duration
+	table  string
 
-	mu   sync.Mutex // orders sends, so an older snapshot never follows a newer one
-	last export.Progress
+	lease
 
+	sendMu     sync.Mutex // orders sends, so an older snapshot never follows a newer one
+	mu         sync.Mutex // guards the fields below; never held over a call to Temporal
+	last       export.Progress
+	leaseUntil time.Time // zero until Temporal confirmed a heartbeat
+	lost       error     // set for good once Temporal disowned the attempt
+	failing    bool      // the last heartbeat was not confirmed
+
+	kick  chan struct{}
 	moved atomic.Int64 // unix nanoseconds of the last data movement
 	done  chan struct{}
 	wg    sync.WaitGroup
 }
 
-func newHeartbeater(ctx context.Context, p export.Progress, stall time.Duration, now func() time.Time, cancel context.CancelCauseFunc) *heartbeater {
-	h := &heartbeater{ctx: ctx, now: now, stall: stall, last: p, done: make(chan struct{})}
+// lease is what an attempt's write lease rests on.
+type lease struct {
+	rec   HeartbeatRecorder // nil: the SDK's throttled heartbeats, and no lease
+	token []byte
+	// span is how long a confirmed heartbeat keeps the lease; zero: no heartbeat timeout,
+	// so Temporal never gives the attempt up for missing heartbeats.
+	span time.Duration
+	end  time.Time // no write at or after it; zero: none
+}
+
+// leaseOf is the attempt's lease: its heartbeat timeout and its deadline as the activity
+// info tells them, counted on the local clock from started.
+func (a *Activities) leaseOf(ctx context.Context, started time.Time) lease {
+	if a.Heartbeats == nil {
+		return lease{}
+	}
+	info := activity.GetInfo(ctx)
+	return lease{rec: a.Heartbeats, token: info.TaskToken,
+		span: time.Duration(float64(info.HeartbeatTimeout) * leaseShare), end: attemptEnd(info, started)}
+}
+
+// attemptEnd is when an attempt that started at started (local clock) stops writing: a
+// margin before its start-to-close or schedule-to-close timeout, which Temporal counts from
+// a moment no later than started.
+func attemptEnd(info activity.Info, started time.Time) time.Time {
+	if info.Deadline.IsZero() || info.StartedTime.IsZero() {
+		return time.Time{}
+	}
+	d := info.Deadline.Sub(info.StartedTime)
+	return started.Add(d - min(attemptDeadlineGap, d/4))
+}
+
+func newHeartbeater(ctx context.Context, table string, l lease, p export.Progress, stall time.Duration, now func() time.Time, cancel context.CancelCauseFunc) *heartbeater {
+	h := &heartbeater{ctx: ctx, cancel: cancel, now: now, stall: stall, table: table, last: p, lease: l,
+		kick: make(chan struct{}, 1), done: make(chan struct{})}
+	if l.rec != nil {
+		h.beat() // the lease starts with a confirmed heartbeat
+	}
 	h.touch()
 	h.wg.Go(func() {
 		t := time.NewTicker(min(heartbeatEvery, stall/4))
 		defer t.Stop()
 		for {
+			retry := (<-chan time.Time)(nil)
+			if h.unconfirmed() {
+				retry = time.After(leaseRetryEvery)
+			}
 			select {
 			case <-h.done:
 				return
@@ -271,7 +344,16 @@ func newHeartbeater(ctx context.Context, p export.Progress, stall time.Duration,
 					cancel(fmt.Errorf("%w: idle for %s", errStalled, idle.Round(time.Second)))
 					return
 				}
-				h.send(nil)
+				h.beat()
+			case <-h.kick:
+				h.beat()
+				select { // progress heartbeats at most every heartbeatMinGap
+				case <-h.done:
+					return
+				case <-time.After(heartbeatMinGap):
+				}
+			case <-retry:
+				h.beat()
 			}
 		}
 	})
@@ -281,19 +363,94 @@ func newHeartbeater(ctx context.Context, p export.Progress, stall time.Duration,
 // touch notes that data moved.
 func (h *heartbeater) touch() { h.moved.Store(h.now().UnixNano()) }
 
-// record makes p the latest progress and sends it.
+// record makes p the latest progress and sends it (with a recorder, soon: the sends are
+// spaced, and the latest progress is what goes).
 func (h *heartbeater) record(p export.Progress) {
 	h.touch()
-	h.send(&p)
+	h.mu.Lock()
+	h.last = p
+	h.mu.Unlock()
+	if h.rec == nil {
+		h.beat()
+		return
+	}
+	select {
+	case h.kick <- struct{}{}:
+	default:
+	}
 }
 
-func (h *heartbeater) send(p *export.Progress) {
+// beat sends the latest progress. With a recorder it renews the lease when Temporal
+// confirms it, and ends the attempt when Temporal no longer knows it or asks it to stop.
+func (h *heartbeater) beat() {
+	h.sendMu.Lock()
+	defer h.sendMu.Unlock()
+	h.mu.Lock()
+	last, lost := h.last, h.lost
+	h.mu.Unlock()
+	if h.rec == nil {
+		activity.RecordHeartbeat(h.ctx, last)
+		return
+	}
+	if lost != nil {
+		return
+	}
+	sent := h.now()
+	ctx, cancel := context.WithTimeout(h.ctx, heartbeatRPCLimit)
+	err := h.rec.RecordActivityHeartbeat(ctx, h.token, last)
+	cancel()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if p != nil {
-		h.last = *p
+	h.failing = err != nil
+	var notFound *serviceerror.NotFound
+	switch {
+	case err == nil:
+		h.leaseUntil = sent.Add(h.span)
+	case errors.As(err, &notFound):
+		h.lost = fmt.Errorf("%w: %v", errAbandoned, err)
+		h.cancel(h.lost)
+	case temporal.IsCanceledError(err):
+		// The workflow cancelled the table (the dump failed, or was cancelled).
+		h.lost = fmt.Errorf("%w: cancellation requested", errAbandoned)
+		h.cancel(context.Canceled)
+	case errors.Is(err, activity.ErrActivityPaused), errors.Is(err, activity.ErrActivityReset):
+		// An operator paused or reset the activity: this attempt's work is no longer wanted.
+		h.lost = fmt.Errorf("%w: %v", errAbandoned, err)
+		h.cancel(err)
+	case h.ctx.Err() == nil:
+		activity.GetLogger(h.ctx).Warn("heartbeat not confirmed by Temporal", "table", h.table, "error", err)
 	}
-	activity.RecordHeartbeat(h.ctx, h.last)
+}
+
+// unconfirmed: Temporal did not confirm the last heartbeat (and has not disowned the
+// attempt), so the next one goes sooner than the ticker's.
+func (h *heartbeater) unconfirmed() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.rec != nil && h.failing && h.lost == nil
+}
+
+// fence says whether the attempt may still write (s3dest.Object.Fence): only while its
+// lease holds. Without a recorder there is no lease.
+func (h *heartbeater) fence() error {
+	if h.rec == nil {
+		return nil
+	}
+	h.mu.Lock()
+	until, lost := h.leaseUntil, h.lost
+	h.mu.Unlock()
+	now := h.now()
+	switch {
+	case lost != nil:
+		return failure.New(failure.KindLeaseLost, lost, "table %s: this attempt stopped writing: Temporal gave it up", h.table)
+	case !h.end.IsZero() && !now.Before(h.end):
+		return failure.New(failure.KindLeaseLost, nil, "table %s: this attempt stopped writing: it is close to its start-to-close timeout", h.table)
+	case h.span > 0 && !now.Before(until):
+		return failure.New(failure.KindLeaseLost, nil,
+			"table %s: this attempt stopped writing: Temporal has not confirmed its heartbeat for %s, so it may have given the attempt up; it is retried from its last shard",
+			h.table, h.span)
+	}
+	return nil
 }
 
 func (h *heartbeater) progress() export.Progress {
@@ -305,4 +462,15 @@ func (h *heartbeater) progress() export.Progress {
 func (h *heartbeater) stop() {
 	close(h.done)
 	h.wg.Wait()
+}
+
+// fencedWriter hands every object the attempt's fence.
+type fencedWriter struct {
+	w     s3dest.Writer
+	fence func() error
+}
+
+func (f fencedWriter) Put(ctx context.Context, obj s3dest.Object) (s3dest.PutResult, error) {
+	obj.Fence = f.fence
+	return f.w.Put(ctx, obj)
 }

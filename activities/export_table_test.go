@@ -89,11 +89,18 @@ type bucket struct {
 	puts    int
 	failAt  int // 0: never
 	failErr error
+	delay   time.Duration // each put takes this long
 }
 
 func (b *bucket) CheckAccess(context.Context, s3dest.Target) error { return nil }
 func (b *bucket) Writer(s3dest.Target) s3dest.Writer               { return b }
 func (b *bucket) Put(ctx context.Context, o s3dest.Object) (s3dest.PutResult, error) {
+	if o.Fence != nil {
+		if err := o.Fence(); err != nil {
+			return s3dest.PutResult{}, err // as s3dest does: nothing is stored
+		}
+	}
+	time.Sleep(b.delay)
 	data, err := io.ReadAll(o.Body)
 	if err != nil {
 		return s3dest.PutResult{}, err

@@ -304,6 +304,9 @@ func (d *dump) checkAccess(ctx workflow.Context) error {
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		// One attempt outlasts the STS client's own retries (about 2.5 minutes).
 		StartToCloseTimeout: 4 * time.Minute,
+		// The attempt heartbeats every few seconds: a worker lost mid-attempt is noticed
+		// at once instead of at the start-to-close timeout.
+		HeartbeatTimeout: 30 * time.Second,
 		// At the fleet peak the attempt may wait for a worker's slot; an STS outage is
 		// retried with backoff until the dump gives up. Misconfiguration fails at once.
 		ScheduleToCloseTimeout: d.untilDeadline(ctx),
@@ -319,6 +322,7 @@ func (d *dump) writeReceipt(ctx workflow.Context) error {
 	d.setState(ctx, StateReceipt)
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout:    2 * time.Minute,
+		HeartbeatTimeout:       30 * time.Second, // as for checkAccess
 		ScheduleToCloseTimeout: d.untilDeadline(ctx),
 		Summary:                "write receipt.json",
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2,

@@ -21,6 +21,7 @@ import (
 
 	"github.com/dreamdata/destination-aws-s3/internal/config"
 	"github.com/dreamdata/destination-aws-s3/internal/failure"
+	"github.com/dreamdata/destination-aws-s3/internal/policy"
 	"github.com/dreamdata/destination-aws-s3/internal/s3dest"
 )
 
@@ -101,7 +102,7 @@ func TestObjectKey(prefix string, now time.Time) string {
 // Run performs the checks for one account, in order; the write is tried only once the role
 // can be assumed.
 func Run(ctx context.Context, p Prober, acc config.Account, now time.Time) Report {
-	t := s3dest.Target{AccountID: acc.ID, RoleARN: acc.RoleARN, Bucket: acc.Bucket, Region: acc.Region, KMSKeyID: acc.KMSKeyARN}
+	t := s3dest.Target{AccountID: acc.ID, RoleARN: acc.RoleARN, Bucket: acc.Bucket, Prefix: acc.Prefix, Region: acc.Region, KMSKeyID: acc.KMSKeyARN}
 	r := Report{Account: acc.ID, RoleARN: acc.RoleARN, ExternalID: acc.ID, Bucket: acc.Bucket, Prefix: acc.Prefix,
 		Region: acc.Region, KMSKey: acc.KMSKeyARN, TestObject: TestObjectKey(acc.Prefix, now), CheckedAt: now.UTC()}
 
@@ -166,7 +167,10 @@ func Run(ctx context.Context, p Prober, acc config.Account, now time.Time) Repor
 		})
 		if err != nil {
 			c.Status, c.Kind, c.Message = Fail, kindOf(err), errText(err)
-			if k := c.Kind; k == string(failure.KindPutDenied) || k == string(failure.KindKMSDenied) {
+			switch c.Kind {
+			case string(failure.KindPutDenied):
+				c.Message += fmt.Sprintf(" [for this account the resource is %s; `starter policy %s` prints the exact policies to paste]", policy.AccountResource(acc), acc.ID)
+			case string(failure.KindKMSDenied):
 				c.Message += fmt.Sprintf(" [`starter policy %s` prints the exact policies to paste]", acc.ID)
 			}
 		} else {

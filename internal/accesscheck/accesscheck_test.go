@@ -76,7 +76,7 @@ func TestRun(t *testing.T) {
 		"role denied":         {fakeProber{noExternalID: denied, withExternalID: denied}, "skipped,fail,skipped", false, 0, []string{"inconclusive", "fix the trust policy", "not tried", "Result: FAIL"}},
 		"bad signature":       {fakeProber{noExternalID: denied, withExternalID: sigDenied}, "skipped,fail,skipped", false, 0, []string{"platform's own AWS credentials are probably wrong"}},
 		"trust policy":        {fakeProber{noExternalID: denied, withExternalID: trickyDenied}, "skipped,fail,skipped", false, 0, []string{"Result: FAIL"}},
-		"put denied":          {fakeProber{noExternalID: denied, put: putDenied}, "ok,ok,fail", false, 0, []string{"s3:PutObject", "`starter policy acme` prints the exact policies", "Result: FAIL"}},
+		"put denied":          {fakeProber{noExternalID: denied, put: putDenied}, "ok,ok,fail", false, 0, []string{"s3:PutObject", "for this account the resource is arn:aws:s3:::acme-data/exports/*", "`starter policy acme` prints the exact policies", "Result: FAIL"}},
 		"platform identity":   {fakeProber{noExternalID: badIdentity, withExternalID: badIdentity}, "fail,fail,skipped", false, 0, []string{"platform's own AWS credentials"}},
 		"sts unreachable (a)": {fakeProber{noExternalID: errors.New("dial tcp: i/o timeout")}, "warn,ok,ok", true, 1, []string{"could not tell"}},
 	}

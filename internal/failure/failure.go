@@ -50,6 +50,9 @@ const (
 	KindStalled Kind = "Stalled"
 	// BigQueryThrottled: quotaExceeded, rateLimitExceeded, RESOURCE_EXHAUSTED.
 	KindBigQueryThrottled Kind = "BigQueryThrottled"
+	// LeaseLost: Temporal has not confirmed a table export's heartbeat for long enough that
+	// it may have given the attempt up and started another, so this one stopped writing.
+	KindLeaseLost Kind = "HeartbeatLeaseLost"
 	// SessionExpired: the BigQuery read session is gone (expired after 6 hours, or its
 	// streams are no longer found); the table goes on from a new session.
 	KindSessionExpired Kind = "ReadSessionExpired"
@@ -85,6 +88,7 @@ var classes = map[Kind]Class{
 	KindStalled:           Transient,
 	KindBigQueryThrottled: Transient,
 	KindSessionExpired:    Transient,
+	KindLeaseLost:         Transient,
 
 	KindAssumeRoleDenied:   Parkable,
 	KindPlatformIdentity:   Parkable,

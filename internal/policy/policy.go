@@ -85,16 +85,14 @@ func Generate(acc config.Account, exporterRoleARN string) (Set, error) {
 	if err := config.ValidatePrefix(acc.Prefix); err != nil {
 		return Set{}, fmt.Errorf("account %s: prefix: %w", acc.ID, err)
 	}
-	partition := "aws"
 	s := Set{AccountID: acc.ID, ExporterRoleARN: exporterRoleARN, RoleName: DefaultRoleName, RolePath: "/"}
 	if acc.RoleARN != "" && config.ValidateRoleARN(acc.RoleARN) == nil {
-		partition = strings.SplitN(acc.RoleARN, ":", 3)[1]
 		s.RolePath, s.RoleName = rolePathAndName(acc.RoleARN)
 	} else {
 		s.Notes = append(s.Notes, fmt.Sprintf("the account has no valid role_arn yet: the recipe creates role %q; give us its ARN afterwards", DefaultRoleName))
 	}
 	s.Trust = TrustPolicy(exporterRoleARN, acc.ID)
-	s.Resource = ObjectResource(partition, acc.Bucket, acc.Prefix)
+	s.Resource = AccountResource(acc)
 	s.Permissions = PermissionsPolicy(s.Resource)
 	if acc.Prefix != "" {
 		s.Notes = append(s.Notes, fmt.Sprintf("the permissions are scoped to the prefix %q: the exporter writes only under %s/ (dumps and receipt.json), so it needs nothing elsewhere in the bucket", acc.Prefix, acc.Prefix))
@@ -125,6 +123,17 @@ func TrustPolicy(exporterRoleARN, externalID string) Document {
 		Action:    []string{"sts:AssumeRole"},
 		Condition: map[string]map[string]string{"StringEquals": {"sts:ExternalId": externalID}},
 	}}}
+}
+
+// AccountResource is the object ARN pattern the permissions policy of acc grants: the keys
+// under its prefix (every key of the bucket when it has none), in the partition of its role.
+// Error messages and checks name this ARN, so they never disagree with `starter policy`.
+func AccountResource(acc config.Account) string {
+	partition := "aws"
+	if acc.RoleARN != "" && config.ValidateRoleARN(acc.RoleARN) == nil {
+		partition = strings.SplitN(acc.RoleARN, ":", 3)[1]
+	}
+	return ObjectResource(partition, acc.Bucket, acc.Prefix)
 }
 
 // ObjectResource is the ARN pattern of the keys the exporter writes: every key of the bucket,

@@ -74,6 +74,9 @@ func TestPermissionsScope(t *testing.T) {
 			if !reflect.DeepEqual(st["Resource"], []any{tc.want}) {
 				t.Errorf("resource %v, want %s", st["Resource"], tc.want)
 			}
+			if got := AccountResource(a); got != tc.want {
+				t.Errorf("AccountResource (named by error messages) = %s, the policy grants %s", got, tc.want)
+			}
 			if !reflect.DeepEqual(st["Action"], []any{"s3:PutObject", "s3:PutObjectAcl"}) {
 				t.Errorf("actions %v: exactly PutObject and PutObjectAcl", st["Action"])
 			}

@@ -3,6 +3,7 @@ package s3dest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -317,5 +318,71 @@ func TestWatchedBodyAfterTheAttempt(t *testing.T) {
 	case <-fired:
 	case <-time.After(5 * time.Second):
 		t.Error("a body that stopped moving did not fire the stall timer")
+	}
+}
+
+var errLeaseLost = errors.New("lease lost")
+
+func TestFenceCutsABodyShortAndStoresNothing(t *testing.T) {
+	f := newFakeAWS(t)
+	var complete atomic.Int32
+	f.s3 = func(int32, *http.Request, []byte) (int, string) {
+		complete.Add(1) // only a request whose whole body arrived gets here
+		return http.StatusOK, ""
+	}
+	// More than the loopback socket buffers hold, so most of the body is read after the fence
+	// turns.
+	data := make([]byte, 64<<20)
+	var prog progress
+	fence := func() error {
+		if prog.n.Load() > 1<<20 {
+			return errLeaseLost
+		}
+		return nil
+	}
+	_, err := f.client().Writer(testTarget()).Put(context.Background(), Object{Key: "k", Body: bytes.NewReader(data), Size: int64(len(data)),
+		PartSize: int64(len(data)), OnProgress: prog.add, Fence: fence})
+	if !errors.Is(err, errLeaseLost) {
+		t.Fatalf("error %v, want the fence's", err)
+	}
+	if _, classified := failure.As(err); classified {
+		t.Errorf("the fence's error was classified: %v", err)
+	}
+	if complete.Load() != 0 {
+		t.Errorf("%d requests with a whole body reached the server", complete.Load())
+	}
+	if n := prog.n.Load(); n >= int64(len(data)) {
+		t.Errorf("%d bytes sent: the body was not cut short", n)
+	}
+}
+
+func TestFenceIsAskedBeforeEveryAttempt(t *testing.T) {
+	f := newFakeAWS(t)
+	var shut atomic.Bool
+	f.s3 = func(int32, *http.Request, []byte) (int, string) {
+		shut.Store(true) // the lease lapses while S3 answers 500: the SDK's retry must not go
+		return http.StatusInternalServerError, "InternalError"
+	}
+	fence := func() error {
+		if shut.Load() {
+			return errLeaseLost
+		}
+		return nil
+	}
+	data := randomBytes(1 << 10)
+	_, err := f.client().Writer(testTarget()).Put(context.Background(), Object{Key: "k", Body: bytes.NewReader(data), Size: int64(len(data)), Fence: fence})
+	if !errors.Is(err, errLeaseLost) {
+		t.Fatalf("error %v, want the fence's", err)
+	}
+	if n := f.puts.Load(); n != 1 {
+		t.Errorf("%d PutObject requests, want 1", n)
+	}
+	// A writer whose fence is already shut sends nothing at all.
+	before := f.puts.Load()
+	if _, err := f.client().Writer(testTarget()).Put(context.Background(), Object{Key: "k", Body: bytes.NewReader(data), Size: int64(len(data)), Fence: fence}); !errors.Is(err, errLeaseLost) {
+		t.Fatalf("error %v", err)
+	}
+	if f.puts.Load() != before || f.assumeRoles.Load() > 1 {
+		t.Errorf("a fenced writer sent requests")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/dreamdata/destination-aws-s3/internal/failure"
+	"github.com/dreamdata/destination-aws-s3/internal/policy"
 )
 
 // AsError is failure.As, kept for callers of this package: every failure this package names
@@ -19,7 +20,7 @@ import (
 func AsError(err error) (*failure.Error, bool) { return failure.As(err) }
 
 type opContext struct {
-	account, roleARN, bucket, key, region, kmsKey string
+	account, roleARN, bucket, prefix, key, region, kmsKey string
 }
 
 // answer is what a server said about a failed request: the API error code and message it
@@ -117,6 +118,16 @@ func classifyAssumeRole(err error, c opContext) error {
 	return failure.New(failure.KindTransient, err, "assuming role %s failed", c.roleARN)
 }
 
+// objectResource is the ARN pattern the role must be allowed to write (as `starter policy`
+// prints it): the account's prefix, or the whole bucket for an account without one.
+func (c opContext) objectResource() string {
+	partition := "aws"
+	if parts := strings.SplitN(c.roleARN, ":", 3); len(parts) == 3 && strings.HasPrefix(c.roleARN, "arn:") && parts[1] != "" {
+		partition = parts[1]
+	}
+	return policy.ObjectResource(partition, c.bucket, c.prefix)
+}
+
 // classifyPut explains a failed write: PutObject or one of the multipart calls.
 func classifyPut(err error, c opContext) error {
 	a := answerOf(err)
@@ -135,7 +146,7 @@ func classifyPut(err error, c opContext) error {
 			"bucket %q does not exist: check the bucket name in the account settings (the name, not the ARN)", c.bucket)
 	case a.code == "AccessDenied" || a.code == "AllAccessDisabled" || a.code == "AccountProblem":
 		return failure.New(failure.KindPutDenied, err,
-			"writing %s was denied: the role's permission policy must allow s3:PutObject and s3:PutObjectAcl on arn:aws:s3:::%s/*; also check the bucket policy and any SCP for an explicit deny, and that the bucket name is right", where, c.bucket)
+			"writing %s was denied: the role's permission policy must allow s3:PutObject and s3:PutObjectAcl on %s; also check the bucket policy and any SCP for an explicit deny, and that the bucket name is right", where, c.objectResource())
 	case a.code == "PermanentRedirect" || a.code == "AuthorizationHeaderMalformed" || a.code == "IllegalLocationConstraintException":
 		return failure.New(failure.KindWrongRegion, err,
 			"bucket %q is not in region %s: set the bucket's region in the account settings", c.bucket, orDefault(c.region, "(worker default)"))

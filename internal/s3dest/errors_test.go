@@ -52,13 +52,13 @@ func netErr() error {
 }
 
 func TestClassifyPut(t *testing.T) {
-	c := opContext{account: "acme", bucket: "acme-kms-exports", key: "p/x.parquet", kmsKey: "arn:aws:kms:eu-west-1:123456789012:key/k"}
+	c := opContext{account: "acme", roleARN: "arn:aws-cn:iam::123456789012:role/r", bucket: "acme-kms-exports", prefix: "p", key: "p/x.parquet", kmsKey: "arn:aws:kms:eu-west-1:123456789012:key/k"}
 	cases := map[string]struct {
 		err      error
 		kind     failure.Kind
 		contains []string
 	}{
-		"access denied":       {apiErr(403, "AccessDenied", "Access Denied"), failure.KindPutDenied, []string{"s3:PutObject", "s3:PutObjectAcl", "arn:aws:s3:::acme-kms-exports/*"}},
+		"access denied":       {apiErr(403, "AccessDenied", "Access Denied"), failure.KindPutDenied, []string{"s3:PutObject", "s3:PutObjectAcl", "arn:aws-cn:s3:::acme-kms-exports/p/*"}},
 		"access denied, key":  {apiErr(403, "AccessDenied", `User: arn:aws:sts::1:assumed-role/r/s is not authorized to perform: s3:PutObject on resource: "arn:aws:s3:::acme-kms-exports/kms/x" with an explicit deny`), failure.KindPutDenied, nil},
 		"no such bucket":      {apiErr(404, "NoSuchBucket", "The specified bucket does not exist"), failure.KindBucketNotFound, []string{`"acme-kms-exports"`, "not the ARN"}},
 		"404 without a body":  {statusErr(404), failure.KindBucketNotFound, nil},

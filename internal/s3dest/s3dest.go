@@ -58,8 +58,10 @@ type Target struct {
 	AccountID string
 	RoleARN   string
 	Bucket    string
-	Region    string
-	KMSKeyID  string
+	// Prefix is the account's folder in the bucket, for error messages: writes name whole keys.
+	Prefix   string
+	Region   string
+	KMSKeyID string
 }
 
 // Object is one object to write.
@@ -80,6 +82,15 @@ type Object struct {
 	// and the HTTP transport writes bodies from its own goroutines), so it must be safe for
 	// concurrent use and quick. Bytes sent again by a retry are counted again.
 	OnProgress func(n int64)
+	// Fence, when set, says whether this writer may still write: it is asked before every
+	// request of the object is sent (each retry too, and a multipart upload's completion)
+	// and before every read of a request body by the connection. Once it returns an error
+	// nothing more is sent, a body being sent is cut short (S3 stores no object from a
+	// truncated request), and Put returns that error. A writer that may have been
+	// superseded, such as a Temporal activity attempt whose heartbeat was not confirmed
+	// lately, uses it so that a late write can never land over a newer one. It must be
+	// quick and safe for concurrent use.
+	Fence func() error
 }
 
 // Writer puts objects into one bucket. It is the whole boundary the exporter needs.

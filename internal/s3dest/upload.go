@@ -57,9 +57,19 @@ func newBucketWriter(api s3API, creds invalidator, t Target, s Settings) *bucket
 // whose parts carry their own CRC32C and whose completion carries the whole object's, which
 // S3 checks against the parts it combined.
 func (w *bucketWriter) Put(ctx context.Context, obj Object) (PutResult, error) {
+	if obj.Fence != nil {
+		if err := obj.Fence(); err != nil {
+			return PutResult{}, err
+		}
+		ctx = withFence(ctx, obj.Fence)
+	}
 	res, err := w.put(ctx, obj)
 	if err == nil {
 		return res, nil
+	}
+	var fe *fencedError
+	if errors.As(err, &fe) {
+		return PutResult{}, fe.err // the caller's own verdict, whatever the SDK wrapped it in
 	}
 	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		return PutResult{}, err // the caller gave up; nothing to explain
@@ -74,7 +84,7 @@ func (w *bucketWriter) Put(ctx context.Context, obj Object) (PutResult, error) {
 			"writing %s stalled (a half-open connection or a hung server), also when tried again on a new connection", where)
 	}
 	return PutResult{}, classifyPut(err, opContext{account: w.target.AccountID, roleARN: w.target.RoleARN,
-		bucket: w.target.Bucket, key: obj.Key, region: w.target.Region, kmsKey: w.target.KMSKeyID})
+		bucket: w.target.Bucket, prefix: w.target.Prefix, key: obj.Key, region: w.target.Region, kmsKey: w.target.KMSKeyID})
 }
 
 func (w *bucketWriter) put(ctx context.Context, obj Object) (PutResult, error) {

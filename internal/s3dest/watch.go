@@ -118,6 +118,50 @@ func (b *watchedBody) finish() {
 	b.w.disarm()
 }
 
+// fencedError is Object.Fence's refusal. The SDK's retryer must not try the request again
+// (a refusal does not pass), and Put hands the caller its own error back unwrapped.
+type fencedError struct{ err error }
+
+func (e *fencedError) Error() string        { return e.err.Error() }
+func (e *fencedError) Unwrap() error        { return e.err }
+func (e *fencedError) RetryableError() bool { return false }
+
+type fenceKey struct{}
+
+func withFence(ctx context.Context, fence func() error) context.Context {
+	return context.WithValue(ctx, fenceKey{}, fence)
+}
+
+func fenceFrom(ctx context.Context) func() error {
+	f, _ := ctx.Value(fenceKey{}).(func() error)
+	return f
+}
+
+// checkFence asks the fence, if any; nil means go on.
+func checkFence(fence func() error) error {
+	if fence == nil {
+		return nil
+	}
+	if err := fence(); err != nil {
+		return &fencedError{err: err}
+	}
+	return nil
+}
+
+// fencedBody asks the fence before every read of a request body: a writer that lost its
+// right to write stops in the middle of a body, and a truncated request stores nothing.
+type fencedBody struct {
+	r     io.Reader
+	fence func() error
+}
+
+func (b *fencedBody) Read(p []byte) (int, error) {
+	if err := checkFence(b.fence); err != nil {
+		return 0, err
+	}
+	return b.r.Read(p)
+}
+
 // bodyWatchMiddleware hands the watched body to the transport. It sits last in the
 // deserialize step, after retries, signing and checksums (finalize step), so it sees each
 // attempt's bytes as they go on the wire.
@@ -128,16 +172,28 @@ func (bodyWatchMiddleware) ID() string { return "s3dest.BodyWatch" }
 func (bodyWatchMiddleware) HandleDeserialize(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (
 	middleware.DeserializeOutput, middleware.Metadata, error,
 ) {
+	fence := fenceFrom(ctx)
+	// Every attempt of every request asks the fence, after the SDK's retry backoff.
+	if err := checkFence(fence); err != nil {
+		return middleware.DeserializeOutput{}, middleware.Metadata{}, err
+	}
 	w := bodyWatchFrom(ctx)
 	req, ok := in.Request.(*smithyhttp.Request)
-	if w == nil || !ok || req.GetStream() == nil {
+	if (w == nil && fence == nil) || !ok || req.GetStream() == nil {
 		return next.HandleDeserialize(ctx, in)
 	}
-	body := w.sending(req.GetStream(), req.ContentLength)
-	defer body.finish()
-	// The wrapper is not an io.Seeker, so SetStream keeps the ContentLength already set; the
+	var stream io.Reader = req.GetStream()
+	if fence != nil {
+		stream = &fencedBody{r: stream, fence: fence}
+	}
+	if w != nil {
+		body := w.sending(stream, req.ContentLength)
+		defer body.finish()
+		stream = body
+	}
+	// The wrappers are no io.Seeker, so SetStream keeps the ContentLength already set; the
 	// retry middleware rewinds its own copy of the request, never this one.
-	rc, err := req.SetStream(body)
+	rc, err := req.SetStream(stream)
 	if err != nil {
 		return middleware.DeserializeOutput{}, middleware.Metadata{}, fmt.Errorf("watch request body: %w", err)
 	}
