@@ -99,6 +99,30 @@ func (s *exportSuite) TestRerunUpdateValidatesAndAnswers() {
 	s.Equal(len("companies")%3+1, passes[1].MinShards)
 }
 
+// Reruns are bounded: past MaxReruns the update is refused with the way out, and the dump
+// still completes.
+func (s *exportSuite) TestRerunsAreBounded() {
+	s.okAccessAndReceipt()
+	var a *activities.Activities
+	s.env.OnActivity(a.ExportTable, mock.Anything, mock.Anything).Return(s.fakeExport).After(10 * time.Minute)
+	var outcomes []*updateOutcome
+	s.env.RegisterDelayedCallback(func() {
+		for range MaxReruns + 1 {
+			outcomes = append(outcomes, s.update(UpdateRerun, RerunRequest{Tables: []string{"companies"}}))
+		}
+	}, time.Minute)
+	s.env.ExecuteWorkflow(ExportAccount, ExportInput{Account: testAccount()})
+	s.NoError(s.env.GetWorkflowError())
+	s.Require().Len(outcomes, MaxReruns+1)
+	for _, o := range outcomes[:MaxReruns] {
+		s.NoError(o.rejected)
+	}
+	last := outcomes[MaxReruns].rejected
+	s.Require().Error(last)
+	s.Contains(last.Error(), "the most one dump takes")
+	s.Contains(last.Error(), "starter run acme")
+}
+
 // The receipt records each table's snapshot time: a rerun table's is later than the dump's.
 func (s *exportSuite) TestReceiptRecordsSnapshotPerTable() {
 	var a *activities.Activities

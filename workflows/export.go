@@ -570,10 +570,17 @@ func (d *dump) withReruns(pending []string) []string {
 	return out
 }
 
+// MaxReruns bounds the reruns one dump accepts: each adds a pass of its tables to the
+// workflow's history, which Temporal caps, and a dump rerun without end never delivers.
+const MaxReruns = 20
+
 // validateRerun refuses a rerun the dump cannot honour, with the reason.
 func (d *dump) validateRerun(req RerunRequest) error {
 	if d.receiptStarted {
 		return fmt.Errorf("the dump is complete: start a new dump with `starter run %s` (dump %s has written, or is writing, its receipt; its folder no longer changes)", d.acc.ID, d.folder)
+	}
+	if d.prog.Reruns >= MaxReruns {
+		return fmt.Errorf("dump %s has taken %d reruns, the most one dump takes (each adds to its Temporal history): start a new dump with `starter run %s` once it is done, or cancel it", d.folder, d.prog.Reruns, d.acc.ID)
 	}
 	var unknown []string
 	for _, t := range req.Tables {
