@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -65,23 +66,38 @@ func writeRunsTable(w io.Writer, runs []schedules.Run) error {
 	return tw.Flush()
 }
 
-// writeProgress prints a dump's per-table progress.
-func writeProgress(w io.Writer, id string, running bool, p workflows.Progress) error {
+// writeProgress prints a dump's progress: a parked dump's cause and fix first, then the
+// dump, one line per table and the totals.
+func writeProgress(w io.Writer, id string, running bool, p workflows.Progress, verbose bool) error {
+	if p.Parked != nil {
+		writeParked(w, p, verbose)
+	}
 	fmt.Fprintf(w, "dump %s  folder %s  state %s  running %v\n", id, p.DumpFolder, p.State, running)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TABLE\tSTATE\tFILES\tROWS\tPASSES")
+	var files, done int
+	var rows int64
 	for _, n := range sortedKeys(p.Tables) {
 		t := p.Tables[n]
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\n", n, t.State, t.Files, t.Rows, t.Passes)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\n", n, t.State, t.Files, thousands(t.Rows), t.Passes)
+		files += t.Files
+		rows += t.Rows
+		if t.State == workflows.StateDone {
+			done++
+		}
+	}
+	if len(p.Tables) > 1 {
+		fmt.Fprintf(tw, "TOTAL\t%d/%d done (%d%%)\t%d\t%s\t\n", done, len(p.Tables), done*100/len(p.Tables), files, thousands(rows))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	for _, n := range sortedKeys(p.Tables) {
-		// A parked dump's message already carries the failed table's error.
-		if e := p.Tables[n].LastError; e != "" && (p.Parked == nil || !strings.Contains(p.Parked.Message, e)) {
-			fmt.Fprintf(w, "%s error: %s\n", n, e)
+		e := p.Tables[n].LastError
+		if e == "" || (p.Parked != nil && parkedTable(p.Parked, n)) {
+			continue // a parked table's error leads the output already
 		}
+		fmt.Fprintf(w, "%s error: %s\n", n, message(e, verbose))
 	}
 	if p.Reruns > 0 {
 		fmt.Fprintf(w, "reruns requested: %d\n", p.Reruns)
@@ -89,10 +105,78 @@ func writeProgress(w io.Writer, id string, running bool, p workflows.Progress) e
 	if p.Retries > 0 {
 		fmt.Fprintf(w, "retries after a fix: %d\n", p.Retries)
 	}
-	if k := p.Parked; k != nil {
-		fmt.Fprintf(w, "WAITING FOR A FIX since %s (%s): %s\n", utc(k.Since), k.Type, k.Message)
-		fmt.Fprintf(w, "fix it, check with `starter validate %s --accounts FILE`, then `starter retry %s`; otherwise the dump fails at %s, before the next scheduled one\n",
-			p.Account, p.Account, utc(k.Deadline))
-	}
 	return nil
+}
+
+// parkedTable says whether a parked dump waits for the table.
+func parkedTable(k *workflows.ParkInfo, table string) bool {
+	for _, c := range k.Causes {
+		if c.Table == table {
+			return true
+		}
+	}
+	return len(k.Causes) == 0 && strings.Contains(k.Message, "table "+table+" ")
+}
+
+// writeParked leads with a parked dump's cause and fix on one line, then what to do.
+func writeParked(w io.Writer, p workflows.Progress, verbose bool) {
+	k := p.Parked
+	fmt.Fprintf(w, "WAITING FOR A FIX (%s): %s\n", k.Type, withTable(causeTable(k), message(k.Message, verbose)))
+	first := shortMessage(k.Message)
+	for _, c := range k.Causes {
+		if m := shortMessage(c.Message); m != first && !strings.Contains(first, m) {
+			table := c.Table
+			if table == "" {
+				table = "access check"
+			}
+			fmt.Fprintf(w, "  also %s (%s): %s\n", table, c.Type, message(c.Message, verbose))
+		}
+	}
+	fmt.Fprintf(w, "  then: check with `starter validate %s --accounts FILE`, resume with `starter retry %s`; unfixed, the dump fails at %s (waiting since %s)\n",
+		p.Account, p.Account, utc(k.Deadline), utc(k.Since))
+}
+
+// causeTable is the table of a parked dump's first cause ("" for the access check or when
+// the workflow did not say).
+func causeTable(k *workflows.ParkInfo) string {
+	for _, c := range k.Causes {
+		if c.Message == k.Message && c.Type == k.Type {
+			return c.Table
+		}
+	}
+	return ""
+}
+
+// withTable puts "table T: " before a message that does not name its table yet.
+func withTable(table, msg string) string {
+	if table == "" || strings.HasPrefix(msg, "table "+table+":") || strings.Contains(msg, "table "+table+" failed") {
+		return msg
+	}
+	return "table " + table + ": " + msg
+}
+
+// thousands formats a count with thousands separators: 1,234,567.
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// plural is "1 file" or "3 files".
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }

@@ -17,6 +17,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/dreamdata/destination-aws-s3/internal/buildinfo"
 	"github.com/dreamdata/destination-aws-s3/internal/config"
 	"github.com/dreamdata/destination-aws-s3/internal/settings"
 )
@@ -24,8 +25,11 @@ import (
 const usage = `starter: operate Destination AWS S3 dumps.
 
 Schedules (one Temporal Schedule per account, id s3-export-<account>):
-  schedules sync --accounts FILE     create, update or delete one schedule per account
-        [--overlap skip] [--catchup-window 1h] [--jitter 0]
+  schedules sync --accounts FILE     create or update one schedule per account
+        [--dry-run] [--prune] [--jitter 10m] [--spread 0] [--task-queue Q]
+        [--overlap skip] [--catchup-window 1h]
+                                     (--dry-run: the plan only; --prune: also delete the
+                                     schedules of accounts absent from the file)
   schedules list [--json]            every schedule: paused or not, note, times, next runs (UTC)
   schedules pause ACCOUNT --note TEXT    stop starting dumps (a running dump continues)
   schedules unpause ACCOUNT [--note TEXT]
@@ -34,13 +38,17 @@ Schedules (one Temporal Schedule per account, id s3-export-<account>):
                                      take now the dumps scheduled in a past period
 
 Dumps:
-  run ACCOUNT [--wait]               start a dump now through the schedule (--wait: until done)
-  status ACCOUNT [--json]            per-table progress of the current or last dump
+  run ACCOUNT [--wait]               start a dump now through the schedule (--wait: a line
+                                     per table; stops, exit 3, if the dump waits for a fix)
+  status ACCOUNT [--json] [--verbose]
+                                     progress of the current or last dump, with totals
   runs ACCOUNT [--limit 10] [--status S] [--json]
                                      recent dumps, newest first, from Temporal visibility
   rerun ACCOUNT [--tables a,b]       re-export the running dump, or chosen tables of it
   retry ACCOUNT [--note TEXT]        resume a dump waiting for a fix (waiting_for_fix), once
                                      the cause is fixed (check with validate)
+  cancel ACCOUNT --reason TEXT       cancel the running (or waiting) dump; the reason is
+                                     recorded in its history
 
 Customer setup:
   policy ACCOUNT (--accounts FILE | --bucket B [--prefix P] [--kms-key-arn K])
@@ -51,9 +59,30 @@ Customer setup:
                                      check the customer's role and bucket from the platform's
                                      identity: ExternalId enforced, role assumable, test write
 
-Commands that talk to Temporal take --temporal-address (env TEMPORAL_ADDRESS, default
-localhost:7233) and --temporal-namespace (env TEMPORAL_NAMESPACE, default "default").
+Commands that talk to Temporal connect with the SDK's environment configuration
+(TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE,
+TEMPORAL_CONFIG_FILE; see docs/deploy-temporal.md); --temporal-address and
+--temporal-namespace override it. "starter --version" prints the build.
 Run "starter COMMAND -h" (e.g. "starter schedules pause -h") for a command's flags.
+Exit status: 0 success, 1 failure, 2 a mistake in the command line, 3 run --wait stopped
+because the dump waits for a fix.
+`
+
+const schedulesHelp = `starter schedules SUBCOMMAND [flags]
+
+Operates the accounts' Temporal Schedules: one per account, id s3-export-<account>, which
+starts the account's dumps at its UTC times (and manual runs, so one dump at a time holds).
+
+Subcommands:
+  sync      make the schedules match the accounts file (--dry-run shows the plan; only
+            --prune deletes the schedules of accounts absent from the file)
+  list      every schedule: paused or not, note, UTC times, overlap, next runs
+  pause     stop an account's scheduled dumps (--note TEXT says why)
+  unpause   resume them
+  trigger   start a dump now, through the schedule
+  backfill  take now the dumps scheduled in a past period
+
+Run "starter schedules SUBCOMMAND -h" for a subcommand's flags.
 `
 
 func main() {
@@ -122,6 +151,9 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 		}
 		fmt.Fprint(a.out, usage)
 		return nil
+	case "--version", "-version", "version":
+		fmt.Fprintln(a.out, buildinfo.Get().String("starter"))
+		return nil
 	case "schedules":
 		return a.schedules(ctx, rest)
 	case "run":
@@ -132,6 +164,8 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 		return a.rerun(ctx, rest)
 	case "retry":
 		return a.retry(ctx, rest)
+	case "cancel":
+		return a.cancel(ctx, rest)
 	case "runs":
 		return a.runs(ctx, rest)
 	case "validate":
@@ -139,7 +173,7 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 	case "policy":
 		return a.policy(ctx, rest)
 	}
-	return usagef("unknown command %q; commands: schedules, run, status, runs, rerun, retry, policy, validate (see \"starter -h\")", cmd)
+	return usagef("unknown command %q; commands: schedules, run, status, runs, rerun, retry, cancel, policy, validate (see \"starter -h\")", cmd)
 }
 
 func (a *app) schedules(ctx context.Context, args []string) error {
@@ -149,7 +183,10 @@ func (a *app) schedules(ctx context.Context, args []string) error {
 	}
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "-h", "--help", "-help", "help":
-		fmt.Fprint(a.out, usage)
+		if len(rest) > 0 && cmd == "help" {
+			return a.schedules(ctx, append(rest[:1:1], "-h"))
+		}
+		fmt.Fprint(a.out, schedulesHelp)
 		return nil
 	case "sync":
 		return a.schedulesSync(ctx, rest)
@@ -174,6 +211,11 @@ type command struct {
 	fs       *flag.FlagSet
 	temporal *settings.Temporal
 	app      *app
+	// env reads flag defaults from the environment and keeps every malformed value: the
+	// command refuses to run (after -h, which still prints the help).
+	env settings.Environment
+	// envErrs are malformed values read outside env (durations).
+	envErrs []error
 }
 
 // newCommand makes a command; help is printed above the flags by -h. withTemporal adds the
@@ -205,6 +247,9 @@ func (c *command) parse(args []string, wantAccount bool) (string, error) {
 		}
 		return "", usageError{fmt.Sprintf("%s: %v", c.name, err)}
 	}
+	if err := errors.Join(append([]error{c.env.Err()}, c.envErrs...)...); err != nil {
+		return "", fmt.Errorf("%s: %w", c.name, err)
+	}
 	rest := c.fs.Args()
 	if wantAccount && account == "" && len(rest) > 0 {
 		account, rest = rest[0], rest[1:]
@@ -224,11 +269,7 @@ func (c *command) parse(args []string, wantAccount bool) (string, error) {
 }
 
 func (c *command) dial() (client.Client, error) {
-	cl, err := client.Dial(client.Options{HostPort: c.temporal.Address, Namespace: c.temporal.Namespace, Logger: quietLogger{}})
-	if err != nil {
-		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s): %w; set --temporal-address or TEMPORAL_ADDRESS", c.temporal.Address, c.temporal.Namespace, err)
-	}
-	return cl, nil
+	return dialTemporal(c.fs) // starter/temporal.go
 }
 
 // loadAccount reads the accounts file and finds the account in it; an unknown account lists

@@ -61,7 +61,7 @@ func TestHelpExplainsEveryCommand(t *testing.T) {
 	commands := [][]string{
 		{"schedules", "sync"}, {"schedules", "list"}, {"schedules", "pause"}, {"schedules", "unpause"},
 		{"schedules", "trigger"}, {"schedules", "backfill"},
-		{"run"}, {"status"}, {"runs"}, {"rerun"}, {"retry"}, {"policy"}, {"validate"},
+		{"run"}, {"status"}, {"runs"}, {"rerun"}, {"retry"}, {"cancel"}, {"policy"}, {"validate"},
 	}
 	for _, c := range commands {
 		name := strings.Join(c, " ")
@@ -83,6 +83,45 @@ func TestHelpExplainsEveryCommand(t *testing.T) {
 	}
 	if code, out, _ := runCLI(t, "help", "runs"); code != 0 || !strings.HasPrefix(out, "starter runs") {
 		t.Errorf("help runs: %d %q", code, out)
+	}
+	// "schedules" has its own help: its subcommands, one line each.
+	for _, args := range [][]string{{"schedules", "-h"}, {"schedules", "--help"}, {"help", "schedules"}} {
+		code, out, _ := runCLI(t, args...)
+		if code != 0 || !strings.HasPrefix(out, "starter schedules SUBCOMMAND") || !strings.Contains(out, "  backfill ") || strings.Contains(out, "Customer setup") {
+			t.Errorf("%v: exit %d\n%s", args, code, out)
+		}
+	}
+	if code, out, _ := runCLI(t, "schedules", "help", "sync"); code != 0 || !strings.HasPrefix(out, "starter schedules sync") || !strings.Contains(out, "-prune") {
+		t.Errorf("schedules help sync: %d %q", code, out)
+	}
+}
+
+func TestMalformedEnvironmentIsAnError(t *testing.T) {
+	cases := []struct {
+		env, value string
+		args       []string
+	}{
+		{"S3_FORCE_PATH_STYLE", "yes", []string{"validate", "acme", "--accounts", "a.yaml"}},
+		{"S3_CHECKSUM_WHEN_REQUIRED", "sometimes", []string{"validate", "acme", "--accounts", "a.yaml"}},
+		{"SCHEDULE_JITTER", "ten minutes", []string{"schedules", "sync", "--accounts", "a.yaml"}},
+		{"SCHEDULE_SPREAD", "30", []string{"schedules", "sync", "--accounts", "a.yaml"}},
+	}
+	for _, c := range cases {
+		t.Run(c.env, func(t *testing.T) {
+			t.Setenv(c.env, c.value)
+			code, _, stderr := runCLI(t, c.args...)
+			if code != 1 || !strings.Contains(stderr, c.env+"=\""+c.value+"\"") {
+				t.Errorf("%s=%q: exit %d, stderr %q: want 1 naming the variable and its value", c.env, c.value, code, stderr)
+			}
+			// The help still prints.
+			if code, _, _ := runCLI(t, append(c.args[:2:2], "-h")...); code != 0 {
+				t.Errorf("-h with a malformed %s: exit %d", c.env, code)
+			}
+		})
+	}
+	t.Setenv("S3_FORCE_PATH_STYLE", "true")
+	if code, _, stderr := runCLI(t, "validate", "acme", "--accounts", "missing.yaml"); strings.Contains(stderr, "S3_FORCE_PATH_STYLE") {
+		t.Errorf("a valid boolean refused: %d %s", code, stderr)
 	}
 }
 
@@ -110,6 +149,12 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"status", "--bogus"}, []string{"flag provided but not defined: -bogus"}},
 		{[]string{"policy", "acme"}, []string{"--accounts FILE", "--bucket"}},
 		{[]string{"validate", "acme"}, []string{"--accounts FILE is required"}},
+		{[]string{"cancel", "acme"}, []string{"--reason TEXT is required"}},
+		{[]string{"cancel", "acme", "--reason", "  "}, []string{"--reason TEXT is required"}},
+		{[]string{"schedules", "sync", "--accounts", "a.yaml", "--jitter", "7h"}, []string{"--jitter 7h0m0s must be between 0 and 6h0m0s"}},
+		{[]string{"schedules", "sync", "--accounts", "a.yaml", "--spread", "-5m"}, []string{"--spread"}},
+		{[]string{"schedules", "sync", "--accounts", "a.yaml", "--task-queue", ""}, []string{"--task-queue must not be empty"}},
+		{[]string{"schedules", "sync", "--accounts", "a.yaml", "--concurrency", "0"}, []string{"--concurrency 0"}},
 	}
 	for _, tc := range cases {
 		code, _, stderr := runCLI(t, tc.args...)
@@ -125,16 +170,23 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestSyncOptions(t *testing.T) {
-	o, err := syncOptions("buffer_one", 30*time.Minute, 5*time.Minute)
-	if err != nil || o.Overlap != enumspb.SCHEDULE_OVERLAP_POLICY_BUFFER_ONE || o.CatchupWindow != 30*time.Minute || o.Jitter != 5*time.Minute {
+	o, err := syncOptions(syncFlags{overlap: "buffer_one", catchup: 30 * time.Minute, jitter: 5 * time.Minute, spread: 30 * time.Minute, taskQueue: "q"})
+	if err != nil || o.Overlap != enumspb.SCHEDULE_OVERLAP_POLICY_BUFFER_ONE || o.CatchupWindow != 30*time.Minute || o.Jitter != 5*time.Minute ||
+		o.Spread != 30*time.Minute || o.TaskQueue != "q" {
 		t.Errorf("%+v %v", o, err)
 	}
-	o, err = syncOptions("skip", schedules.DefaultCatchupWindow, 0)
+	o, err = syncOptions(syncFlags{overlap: "skip", catchup: schedules.DefaultCatchupWindow, taskQueue: workflows.TaskQueue})
 	if err != nil || o.Overlap != enumspb.SCHEDULE_OVERLAP_POLICY_SKIP || o.CatchupWindow != time.Hour {
 		t.Errorf("defaults %+v %v", o, err)
 	}
-	if _, err := syncOptions("skip", time.Hour, 7*time.Hour); err == nil {
+	if _, err := syncOptions(syncFlags{overlap: "skip", catchup: time.Hour, jitter: 7 * time.Hour, taskQueue: "q"}); err == nil {
 		t.Error("a jitter longer than the gap between dumps must be refused")
+	}
+	if _, err := syncOptions(syncFlags{overlap: "skip", catchup: time.Hour, spread: -time.Minute, taskQueue: "q"}); err == nil {
+		t.Error("a negative spread must be refused")
+	}
+	if _, err := syncOptions(syncFlags{overlap: "skip", catchup: time.Hour}); err == nil {
+		t.Error("an empty task queue must be refused")
 	}
 }
 
@@ -252,25 +304,125 @@ func TestTables(t *testing.T) {
 
 	b.Reset()
 	err = writeProgress(&b, "s3-export-acme-x", true, workflows.Progress{DumpFolder: "2024-05-10T15:00", State: "exporting", Reruns: 1,
-		Tables: map[string]*workflows.TableProgress{"events": {State: "failed", LastError: "boom"}, "companies": {State: "done", Files: 3, Rows: 1200, Passes: 1}}})
+		Tables: map[string]*workflows.TableProgress{"events": {State: "failed", LastError: "boom"}, "companies": {State: "done", Files: 3, Rows: 1234567, Passes: 1}}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	first := b.String()
-	b.Reset()
-	since := time.Date(2024, 5, 10, 15, 0, 30, 0, time.UTC)
-	err = writeProgress(&b, "s3-export-acme-x", true, workflows.Progress{Account: "acme", State: workflows.StateWaitingForFix,
-		Parked: &workflows.ParkInfo{Type: "PutObjectDenied", Message: "writing was denied", Since: since, Deadline: since.Add(12 * time.Hour)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"WAITING FOR A FIX since 2024-05-10T15:00:30Z (PutObjectDenied): writing was denied", "starter validate acme", "starter retry acme", "fails at 2024-05-11T03:00:30Z"} {
-		if !strings.Contains(b.String(), want) {
-			t.Errorf("parked progress lacks %q:\n%s", want, b.String())
-		}
-	}
-	out = first
+	out = b.String()
 	if !strings.Contains(out, "events error: boom") || strings.Index(out, "companies") > strings.Index(out, "events") || !strings.Contains(out, "reruns requested: 1") {
 		t.Errorf("progress:\n%s", out)
+	}
+	if !regexp.MustCompile(`companies +done +3 +1,234,567 +1`).MatchString(out) || !regexp.MustCompile(`TOTAL +1/2 done \(50%\) +3 +1,234,567`).MatchString(out) {
+		t.Errorf("progress lacks the rows or the totals:\n%s", out)
+	}
+
+	// A parked dump leads with its cause and fix on one line; the SDK's and AWS's details
+	// only with verbose.
+	since := time.Date(2024, 5, 10, 15, 0, 30, 0, time.UTC)
+	long := "account acme dump 2024-05-10T15:00: table events failed: activity error (type: ExportTable, scheduledEventID: 12, startedEventID: 13, identity: 1@w@): " +
+		"writing s3://acme-data/x was denied: the role's permission policy must allow s3:PutObject and s3:PutObjectAcl on arn:aws:s3:::acme-data/*; also check the bucket policy: " +
+		"operation error S3: PutObject, https response error StatusCode: 403, RequestID: R1, HostID: H1, api error AccessDenied: Access Denied. (type: PutObjectDenied, retryable: false)"
+	parked := workflows.Progress{Account: "acme", State: workflows.StateWaitingForFix,
+		Tables: map[string]*workflows.TableProgress{"events": {State: "failed", LastError: long, Passes: 1}},
+		Parked: &workflows.ParkInfo{Type: "PutObjectDenied", Message: long, Since: since, Deadline: since.Add(12 * time.Hour),
+			Causes: []workflows.ParkCause{{Table: "events", Type: "PutObjectDenied", Message: long}}}}
+	b.Reset()
+	if err := writeProgress(&b, "s3-export-acme-x", true, parked, false); err != nil {
+		t.Fatal(err)
+	}
+	out = b.String()
+	lines = strings.Split(out, "\n")
+	if want := "WAITING FOR A FIX (PutObjectDenied): table events: writing s3://acme-data/x was denied: the role's permission policy must allow s3:PutObject and s3:PutObjectAcl on arn:aws:s3:::acme-data/*"; lines[0] != want {
+		t.Errorf("first line\n%s\nwant\n%s", lines[0], want)
+	}
+	for _, want := range []string{"starter validate acme", "starter retry acme", "fails at 2024-05-11T03:00:30Z", "waiting since 2024-05-10T15:00:30Z"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("parked progress lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "RequestID") || strings.Contains(out, "scheduledEventID") || strings.Contains(out, "events error:") {
+		t.Errorf("details or a repeated error without --verbose:\n%s", out)
+	}
+	b.Reset()
+	if err := writeProgress(&b, "s3-export-acme-x", true, parked, true); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "RequestID: R1") || !strings.Contains(b.String(), "scheduledEventID: 12") {
+		t.Errorf("--verbose must print the whole error:\n%s", b.String())
+	}
+}
+
+func TestThousands(t *testing.T) {
+	for in, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 1234567: "1,234,567", -4200: "-4,200"} {
+		if got := thousands(in); got != want {
+			t.Errorf("%d: %s, want %s", in, got, want)
+		}
+	}
+}
+
+func TestSyncReport(t *testing.T) {
+	o := schedules.Options{Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP, CatchupWindow: time.Hour, Jitter: 10 * time.Minute, TaskQueue: "q"}
+	rep := schedules.Report{DryRun: true, Results: []schedules.Result{
+		{ScheduleID: "s3-export-acme", Outcome: schedules.Created, Times: []string{"04:00", "15:00"}},
+		{ScheduleID: "s3-export-globex", Outcome: schedules.Unchanged, Times: []string{"04:00"}},
+		{ScheduleID: "s3-export-gone", Outcome: schedules.Kept},
+	}}
+	var b bytes.Buffer
+	writeSyncReport(&b, o, rep)
+	out := b.String()
+	for _, want := range []string{
+		"policies: overlap skip, catch-up window 1h0m0s, jitter 10m0s, spread 0s, task queue q",
+		"dry run: the plan below changes nothing",
+		"create    s3-export-acme  04:00,15:00",
+		"unchanged s3-export-globex  04:00",
+		"kept      s3-export-gone  (absent from the file; --prune deletes)",
+		"plan (dry run, nothing changed): 3 schedules: create 1, update 0, unchanged 1, kept 1",
+		"kept 1 schedule of accounts absent from the file",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	rep.DryRun, rep.Prune = false, true
+	rep.Results[2].Outcome = schedules.Deleted
+	b.Reset()
+	writeSyncReport(&b, o, rep)
+	if out := b.String(); !strings.Contains(out, "deleted   s3-export-gone  (absent from the file)") ||
+		!strings.Contains(out, "total: 3 schedules: created 1, updated 0, unchanged 1, deleted 1\n") {
+		t.Errorf("prune report:\n%s", out)
+	}
+}
+
+func TestProgressReportsRate(t *testing.T) {
+	var b bytes.Buffer
+	p := newProgress(&b, "sync")
+	clock := p.start
+	p.clock = func() time.Time { return clock }
+	p.update(1, 100)
+	clock = clock.Add(3 * time.Second)
+	p.update(60, 100)
+	p.update(61, 100) // within 2s of the last line: quiet
+	clock = clock.Add(time.Second)
+	p.update(100, 100)
+	p.finish()
+	want := "sync: 60/100 schedules, 3s, 20/s\nsync: 100/100 schedules in 4s (25/s)\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+func TestParkedNamesTheTable(t *testing.T) {
+	msg := "bucket \"acme-dta\" does not exist: check the bucket name in the account settings (the name, not the ARN): operation error S3: PutObject, https response error StatusCode: 404, RequestID: X, HostID: Y, api error NoSuchBucket: The specified bucket does not exist"
+	other := "reading BigQuery table p.d.events was denied: the worker's Google identity needs roles/bigquery.dataViewer on the dataset: rpc error: code = PermissionDenied desc = no"
+	p := workflows.Progress{Account: "acme", State: workflows.StateWaitingForFix, Parked: &workflows.ParkInfo{Type: "BucketNotFound", Message: msg,
+		Causes: []workflows.ParkCause{{Table: "revenue", Type: "BucketNotFound", Message: msg}, {Table: "events", Type: "BigQueryPermissionDenied", Message: other}}}}
+	var b bytes.Buffer
+	writeParked(&b, p, false)
+	lines := strings.Split(b.String(), "\n")
+	if lines[0] != `WAITING FOR A FIX (BucketNotFound): table revenue: bucket "acme-dta" does not exist: check the bucket name in the account settings (the name, not the ARN)` {
+		t.Errorf("first line: %s", lines[0])
+	}
+	if lines[1] != "  also events (BigQueryPermissionDenied): reading BigQuery table p.d.events was denied: the worker's Google identity needs roles/bigquery.dataViewer on the dataset" {
+		t.Errorf("second cause: %s", lines[1])
 	}
 }

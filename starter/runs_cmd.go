@@ -12,28 +12,41 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dreamdata/destination-aws-s3/internal/schedules"
+	"github.com/dreamdata/destination-aws-s3/internal/settings"
 	"github.com/dreamdata/destination-aws-s3/workflows"
 )
 
-const runHelp = `starter run ACCOUNT [--wait]
+const runHelp = `starter run ACCOUNT [--wait] [--verbose]
 
 Starts a dump of the account now, through its schedule (so one dump at a time still holds),
-and prints its workflow id. With --wait it waits for the dump to finish and prints its
-summary: per table the folder, file and row counts and snapshot time (the receipt itself,
-with every file, is in the bucket). A dump takes at least until the end of its minute, so
-every dump gets its own folder. Refused while a dump of the account is running.`
+and prints its workflow id. Refused while a dump of the account is running.
+
+With --wait it follows the dump: a line per table as it finishes (from the dump's "progress"
+query, every 2s), then the dump's summary: per table the folder, file and row counts and
+snapshot time (the receipt itself, with every file, is in the bucket). A dump takes at least
+until the end of its minute, so every dump gets its own folder.
+
+If the dump stops to wait for a fix (waiting_for_fix: a misconfiguration such as a denied
+write), --wait does not wait for hours: it prints the cause and the fix and exits with
+status 3. The dump keeps waiting: fix the cause, then "starter retry ACCOUNT" (or
+"starter cancel ACCOUNT --reason TEXT"). A failed dump exits with status 1.`
 
 func (a *app) run(ctx context.Context, args []string) error {
 	return a.startDump(ctx, "run", runHelp, args, true)
 }
 
+// pollEvery is how often run --wait asks a dump for its progress.
+var pollEvery = 2 * time.Second
+
 // startDump is run and schedules trigger.
 func (a *app) startDump(ctx context.Context, name, help string, args []string, canWait bool) error {
 	c := a.newCommand(name, help, true)
-	wait := new(bool)
+	wait, verbose := new(bool), new(bool)
 	if canWait {
-		wait = c.fs.Bool("wait", false, "wait for the dump to finish and print its summary (tables, files, rows)")
+		wait = c.fs.Bool("wait", false, "follow the dump: a line per finished table, then its summary; stop (exit 3) if it waits for a fix")
+		verbose = c.fs.Bool("verbose", false, "with --wait: print errors whole, with the SDK's and AWS's details")
 	}
+	queue := c.fs.String("task-queue", settings.Env("TASK_QUEUE", workflows.TaskQueue), "task queue the workers poll (env TASK_QUEUE); a warning if the schedule uses another")
 	account, err := c.parse(args, true)
 	if err != nil {
 		return err
@@ -43,6 +56,10 @@ func (a *app) startDump(ctx context.Context, name, help string, args []string, c
 		return err
 	}
 	defer cl.Close()
+	if in, err := schedules.Describe(ctx, cl, account); err == nil && in.TaskQueue != "" && in.TaskQueue != *queue {
+		fmt.Fprintf(a.errOut, "warning: the schedule of %s starts dumps on task queue %q, not %q: a worker must poll %q (or run `starter schedules sync --task-queue %s`)\n",
+			account, in.TaskQueue, *queue, in.TaskQueue, *queue)
+	}
 	id, err := schedules.Trigger(ctx, cl, account)
 	if err != nil {
 		return err
@@ -52,24 +69,118 @@ func (a *app) startDump(ctx context.Context, name, help string, args []string, c
 		fmt.Fprintf(a.out, "follow it with `starter status %s`\n", account)
 		return nil
 	}
-	var res workflows.ExportResult
-	if err := cl.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {
-		return fmt.Errorf("dump %s failed: %w", id, err)
-	}
-	out, _ := json.MarshalIndent(res, "", "  ")
-	fmt.Fprintf(a.out, "dump %s complete: s3 key %s\n%s\n", id, res.ReceiptKey, out)
-	return nil
+	return a.follow(ctx, cl, account, id, *verbose)
 }
 
-const statusHelp = `starter status ACCOUNT [--json]
+// follow waits for a dump, printing each table as it finishes; it stops when the dump parks.
+func (a *app) follow(ctx context.Context, cl client.Client, account, id string, verbose bool) error {
+	type outcome struct {
+		res workflows.ExportResult
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		var o outcome
+		o.err = cl.GetWorkflow(ctx, id, "").Get(ctx, &o.res)
+		done <- o
+	}()
+	printed := map[string]int{} // table -> passes already reported done
+	report := func(p workflows.Progress) {
+		n := 0 // tables reported done, this one included
+		for _, t := range printed {
+			if t > 0 {
+				n++
+			}
+		}
+		for _, name := range sortedKeys(p.Tables) {
+			t := p.Tables[name]
+			if t.State != workflows.StateDone || printed[name] >= t.Passes {
+				continue
+			}
+			if printed[name] == 0 {
+				n++
+			}
+			printed[name] = t.Passes
+			pass := ""
+			if t.Passes > 1 {
+				pass = fmt.Sprintf(", pass %d", t.Passes)
+			}
+			fmt.Fprintf(a.out, "table %s done: %s, %s rows%s (%d/%d tables)\n", name, plural(t.Files, "file"), thousands(t.Rows), pass, n, len(p.Tables))
+		}
+	}
+	tick := time.NewTicker(pollEvery)
+	defer tick.Stop()
+	var failingSince time.Time
+	warned := false
+	for {
+		select {
+		case o := <-done:
+			if o.err != nil {
+				return fmt.Errorf("dump %s failed: %s", id, message(o.err.Error(), verbose))
+			}
+			for _, name := range sortedKeys(o.res.Tables) {
+				if printed[name] == 0 {
+					t := o.res.Tables[name]
+					fmt.Fprintf(a.out, "table %s done: %s, %s rows\n", name, plural(t.TotalFileCount, "file"), thousands(t.RowCount))
+				}
+			}
+			out, _ := json.MarshalIndent(o.res, "", "  ")
+			fmt.Fprintf(a.out, "dump %s complete: s3 key %s\n%s\n", id, o.res.ReceiptKey, out)
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		p, err := queryProgress(ctx, cl, id, 5*time.Second)
+		if err != nil {
+			// Not answered yet (no workflow task has run), or no worker polls the queue.
+			if failingSince.IsZero() {
+				failingSince = time.Now()
+			}
+			if !warned && time.Since(failingSince) > 30*time.Second {
+				warned = true
+				fmt.Fprintf(a.errOut, "the dump has not answered the progress query for 30s: is a worker polling its task queue? (%s)\n", shortMessage(err.Error()))
+			}
+			continue
+		}
+		failingSince = time.Time{}
+		report(p)
+		if p.State == workflows.StateWaitingForFix && p.Parked != nil {
+			writeParked(a.out, p, verbose)
+			fmt.Fprintf(a.out, "stopped waiting: the dump %s waits for a fix (exit status 3); `starter status %s` shows it\n", id, account)
+			return exitError{3}
+		}
+	}
+}
 
-Shows the per-table progress of the account's running dump, or else of its last one: state,
-files and rows per table, and each table's last error. It asks the dump itself (the
-"progress" query), so a worker must be running.`
+// queryProgress asks a dump for its progress.
+func queryProgress(ctx context.Context, cl client.Client, id string, timeout time.Duration) (workflows.Progress, error) {
+	qctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var p workflows.Progress
+	v, err := cl.QueryWorkflow(qctx, id, "", workflows.QueryProgress)
+	if err != nil {
+		return p, err
+	}
+	err = v.Get(&p)
+	return p, err
+}
+
+const statusHelp = `starter status ACCOUNT [--json] [--verbose]
+
+Shows the progress of the account's running dump, or else of its last one: per table its
+state, files and rows exported so far and passes, and the totals of the dump. A dump waiting
+for a fix leads with its cause and the fix, on one line (--verbose prints the whole error,
+with the Temporal SDK's and AWS's details). It asks the dump itself (the "progress" query),
+so a worker must be running.
+
+A table's row count is known only once it is exported, so ROWS is what has been exported so
+far; DONE is the share of tables complete.`
 
 func (a *app) status(ctx context.Context, args []string) error {
 	c := a.newCommand("status", statusHelp, true)
 	asJSON := c.fs.Bool("json", false, "print the progress as JSON")
+	verbose := c.fs.Bool("verbose", false, "print errors whole, with the SDK's and AWS's details")
 	account, err := c.parse(args, true)
 	if err != nil {
 		return err
@@ -83,20 +194,14 @@ func (a *app) status(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	v, err := cl.QueryWorkflow(qctx, id, "", workflows.QueryProgress)
+	p, err := queryProgress(ctx, cl, id, 30*time.Second)
 	if err != nil {
-		return fmt.Errorf("query the progress of %s: %w (a worker must be running to answer; `starter runs %s` shows the dumps without one)", id, err, account)
-	}
-	var p workflows.Progress
-	if err := v.Get(&p); err != nil {
-		return err
+		return fmt.Errorf("query the progress of %s: %s (a worker must be running to answer; `starter runs %s` shows the dumps without one)", id, message(err.Error(), *verbose), account)
 	}
 	if *asJSON {
 		return writeJSON(a.out, p)
 	}
-	return writeProgress(a.out, id, running, p)
+	return writeProgress(a.out, id, running, p, *verbose)
 }
 
 const rerunHelp = `starter rerun ACCOUNT [--tables a,b]
@@ -207,15 +312,9 @@ func (a *app) retry(ctx context.Context, args []string) error {
 		return err
 	}
 	defer cl.Close()
-	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	v, err := cl.QueryWorkflow(qctx, id, "", workflows.QueryProgress)
+	p, err := queryProgress(ctx, cl, id, 30*time.Second)
 	if err != nil {
-		return fmt.Errorf("query the progress of %s: %w (a worker must be running)", id, err)
-	}
-	var p workflows.Progress
-	if err := v.Get(&p); err != nil {
-		return err
+		return fmt.Errorf("query the progress of %s: %s (a worker must be running)", id, shortMessage(err.Error()))
 	}
 	var res workflows.RetryResult
 	if err := update(ctx, cl, id, workflows.UpdateRetry, workflows.RetryRequest{Note: *note}, &res); err != nil {

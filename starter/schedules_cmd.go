@@ -4,23 +4,37 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
 	"github.com/dreamdata/destination-aws-s3/internal/config"
 	"github.com/dreamdata/destination-aws-s3/internal/schedules"
 	"github.com/dreamdata/destination-aws-s3/internal/settings"
+	"github.com/dreamdata/destination-aws-s3/workflows"
 )
 
-const syncHelp = `starter schedules sync --accounts FILE [--overlap skip] [--catchup-window 1h] [--jitter 0]
+const syncHelp = `starter schedules sync --accounts FILE [--dry-run] [--prune] [--jitter 10m] [--spread 0] ...
 
 Makes the Temporal schedules match the accounts file: creates the schedule of a new account,
-updates one whose account or policies changed, deletes the schedules of accounts no longer in
-the file, and leaves the rest alone. Running it twice changes nothing the second time. A
-paused schedule stays paused (and keeps its note) when it is updated.
+updates one whose account or settings changed, and leaves the rest alone. Running it twice
+changes nothing the second time. A paused schedule stays paused (and keeps its note) when it
+is updated. Progress goes to stderr; one line per schedule and the totals to stdout.
+
+Schedules of accounts absent from the file are NOT deleted unless --prune is given: they are
+listed as "kept". Check what a sync would do first with --dry-run, which changes nothing
+(a wrong file with --prune deletes the schedules of every account it lacks).
 
 Each schedule starts the account's dump at its plan's UTC times (paid 04:00 and 15:00, free
-04:00, or the account's schedule_times).
+04:00, or the account's schedule_times), moved by the account's --spread offset, each start
+delayed at random by up to --jitter. The dump's folder is the time it really starts.
+
+--jitter (default 10m): Temporal delays each scheduled start by a random amount below it,
+  so the fleet's dumps do not all start in the same second; capped per account at half the
+  shortest gap between its dump times. 0 turns it off.
+--spread (default 0, e.g. 30m): moves all of an account's dump times by a fixed offset below
+  the window, from a hash of the account id (whole minutes): one account always dumps at the
+  same minute (04:17 and 15:17, say), and the fleet spreads evenly over the window.
 
 --overlap decides what happens when a dump is due while the previous one still runs:
   skip        (default) the new one is skipped; the next scheduled time takes over
@@ -31,20 +45,39 @@ account at once, and two dumps in the same minute would write into the same fold
 
 --catchup-window: when the Temporal cluster was down at a scheduled time, the missed dump
 still runs if the cluster is back within this window; otherwise it is skipped and the next
-scheduled dump delivers (minimum 10s).`
+scheduled dump delivers (minimum 10s).
+
+--task-queue: where the scheduled dumps run; the workers must poll the same queue (the
+worker's --task-queue, env TASK_QUEUE).`
+
+// syncFlags are the schedule settings of a sync, as typed.
+type syncFlags struct {
+	overlap                 string
+	catchup, jitter, spread time.Duration
+	taskQueue               string
+}
 
 func (a *app) schedulesSync(ctx context.Context, args []string) error {
 	c := a.newCommand("schedules sync", syncHelp, true)
 	accounts := c.fs.String("accounts", settings.Env("ACCOUNTS_FILE", ""), "accounts file, YAML or JSON (env ACCOUNTS_FILE)")
-	overlap := c.fs.String("overlap", "skip", "overlap policy: skip, buffer_one or buffer_all")
-	catchup := c.fs.Duration("catchup-window", schedules.DefaultCatchupWindow, "how late a missed dump may still start after an outage (minimum 10s)")
-	jitter := c.fs.Duration("jitter", 0, "spread each account's start at random over this window (e.g. 10m) so thousands of dumps do not start at once")
+	var sf syncFlags
+	c.fs.StringVar(&sf.overlap, "overlap", "skip", "overlap policy: skip, buffer_one or buffer_all")
+	c.fs.DurationVar(&sf.catchup, "catchup-window", schedules.DefaultCatchupWindow, "how late a missed dump may still start after an outage (minimum 10s)")
+	c.fs.DurationVar(&sf.jitter, "jitter", c.envDuration("SCHEDULE_JITTER", schedules.DefaultJitter), "delay each scheduled start at random by up to this (0 to 6h; env SCHEDULE_JITTER)")
+	c.fs.DurationVar(&sf.spread, "spread", c.envDuration("SCHEDULE_SPREAD", 0), "move each account's dump times by a fixed per-account offset below this window (0 to 6h; env SCHEDULE_SPREAD)")
+	c.fs.StringVar(&sf.taskQueue, "task-queue", settings.Env("TASK_QUEUE", workflows.TaskQueue), "task queue the scheduled dumps run on (env TASK_QUEUE)")
+	dryRun := c.fs.Bool("dry-run", false, "print what the sync would do, change nothing")
+	prune := c.fs.Bool("prune", false, "delete the schedules of accounts absent from the file")
+	concurrency := c.fs.Int("concurrency", schedules.DefaultConcurrency, "schedule calls in flight at once (1-128)")
 	if _, err := c.parse(args, false); err != nil {
 		return err
 	}
-	opts, err := syncOptions(*overlap, *catchup, *jitter)
+	opts, err := syncOptions(sf)
 	if err != nil {
 		return err
+	}
+	if *concurrency < 1 || *concurrency > 128 {
+		return usagef("schedules sync: --concurrency %d must be between 1 and 128", *concurrency)
 	}
 	if *accounts == "" {
 		return usagef("schedules sync: --accounts FILE is required (or set ACCOUNTS_FILE)")
@@ -58,27 +91,84 @@ func (a *app) schedulesSync(ctx context.Context, args []string) error {
 		return err
 	}
 	defer cl.Close()
-	results, err := schedules.Sync(ctx, cl, f, opts)
-	fmt.Fprintf(a.out, "policies: overlap %s, catch-up window %s, jitter %s\n", schedules.OverlapName(opts.Overlap), opts.CatchupWindow, opts.Jitter)
-	for _, r := range results {
-		fmt.Fprintf(a.out, "%-9s %s  %s\n", r.Outcome, r.ScheduleID, strings.Join(r.Times, ","))
-	}
+	prog := newProgress(a.errOut, "sync")
+	rep, err := schedules.Reconcile(ctx, cl, f, opts, schedules.SyncOptions{
+		DryRun: *dryRun, Prune: *prune, Concurrency: *concurrency, Progress: prog.update})
+	prog.finish()
+	writeSyncReport(a.out, opts, rep)
 	return err
 }
 
 // syncOptions turns the sync flags into schedule options.
-func syncOptions(overlap string, catchup, jitter time.Duration) (schedules.Options, error) {
-	p, err := schedules.ParseOverlap(overlap)
+func syncOptions(f syncFlags) (schedules.Options, error) {
+	p, err := schedules.ParseOverlap(f.overlap)
 	if err != nil {
 		return schedules.Options{}, usagef("schedules sync: --overlap: %v", err)
 	}
-	if err := schedules.ValidateCatchupWindow(catchup); err != nil {
+	if err := schedules.ValidateCatchupWindow(f.catchup); err != nil {
 		return schedules.Options{}, usagef("schedules sync: --catchup-window: %v", err)
 	}
-	if jitter < 0 || jitter > 6*time.Hour {
-		return schedules.Options{}, usagef("schedules sync: --jitter %s must be between 0 and 6h (dumps run twice a day)", jitter)
+	if err := schedules.ValidateWindow(f.jitter); err != nil {
+		return schedules.Options{}, usagef("schedules sync: --jitter %v", err)
 	}
-	return schedules.Options{Overlap: p, CatchupWindow: catchup, Jitter: jitter}, nil
+	if err := schedules.ValidateWindow(f.spread); err != nil {
+		return schedules.Options{}, usagef("schedules sync: --spread %v", err)
+	}
+	if strings.TrimSpace(f.taskQueue) == "" {
+		return schedules.Options{}, usagef("schedules sync: --task-queue must not be empty")
+	}
+	return schedules.Options{Overlap: p, CatchupWindow: f.catchup, Jitter: f.jitter, Spread: f.spread, TaskQueue: f.taskQueue}, nil
+}
+
+// planWords are a dry run's words for the outcomes.
+var planWords = map[schedules.Outcome]string{
+	schedules.Created: "create", schedules.Updated: "update", schedules.Unchanged: "unchanged",
+	schedules.Deleted: "delete", schedules.Kept: "kept", schedules.Failed: "failed",
+}
+
+// writeSyncReport prints one line per schedule and the totals.
+func writeSyncReport(w io.Writer, o schedules.Options, rep schedules.Report) {
+	fmt.Fprintf(w, "policies: overlap %s, catch-up window %s, jitter %s, spread %s, task queue %s\n",
+		schedules.OverlapName(o.Overlap), o.CatchupWindow, o.Jitter, o.Spread, o.TaskQueue)
+	if rep.DryRun {
+		fmt.Fprintln(w, "dry run: the plan below changes nothing")
+	}
+	for _, r := range rep.Results {
+		word := string(r.Outcome)
+		if rep.DryRun {
+			word = planWords[r.Outcome]
+		}
+		switch r.Outcome {
+		case schedules.Kept:
+			fmt.Fprintf(w, "%-9s %s  (absent from the file; --prune deletes)\n", word, r.ScheduleID)
+		case schedules.Deleted:
+			fmt.Fprintf(w, "%-9s %s  (absent from the file)\n", word, r.ScheduleID)
+		case schedules.Failed:
+			fmt.Fprintf(w, "%-9s %s  %v\n", word, r.ScheduleID, r.Err)
+		default:
+			fmt.Fprintf(w, "%-9s %s  %s\n", word, r.ScheduleID, strings.Join(r.Times, ","))
+		}
+	}
+	var parts []string
+	for _, o := range schedules.Outcomes {
+		n := rep.Count(o)
+		if n == 0 && (o == schedules.Failed || (o == schedules.Kept && rep.Prune) || (o == schedules.Deleted && !rep.Prune)) {
+			continue
+		}
+		word := string(o)
+		if rep.DryRun {
+			word = planWords[o]
+		}
+		parts = append(parts, fmt.Sprintf("%s %d", word, n))
+	}
+	head := "total"
+	if rep.DryRun {
+		head = "plan (dry run, nothing changed)"
+	}
+	fmt.Fprintf(w, "%s: %s: %s\n", head, plural(len(rep.Results), "schedule"), strings.Join(parts, ", "))
+	if k := rep.Count(schedules.Kept); k > 0 {
+		fmt.Fprintf(w, "kept %s of accounts absent from the file; check with --dry-run --prune, then delete with --prune\n", plural(k, "schedule"))
+	}
 }
 
 const listHelp = `starter schedules list [--json]
@@ -185,7 +275,9 @@ skipped while it runs; with buffer_one one more follows; with buffer_all all run
 
 Every backfilled dump exports the data as it is NOW into a folder named after the time it
 starts: backfill replaces missed deliveries, it does not reproduce old data. Ranges are
-limited to 31 days and must lie in the past.
+limited to 31 days and must lie in the past. With the schedule's jitter, a scheduled time
+counts at its jittered time, so the range is widened by the jitter (never up to the next
+scheduled time): a range of 03:59 to 04:01 takes the 04:00 dump.
 
 Example: starter schedules backfill acme --from 2024-05-01T00:00:00Z --to 2024-05-01T23:59:59Z`
 

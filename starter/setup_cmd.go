@@ -81,8 +81,8 @@ func registerS3Flags(c *command) *s3dest.Settings {
 	s := &s3dest.Settings{}
 	c.fs.StringVar(&s.S3Endpoint, "s3-endpoint", settings.Env("S3_ENDPOINT_URL", ""), "S3 endpoint URL; empty means AWS (env S3_ENDPOINT_URL)")
 	c.fs.StringVar(&s.STSEndpoint, "sts-endpoint", settings.Env("STS_ENDPOINT_URL", ""), "STS endpoint URL; empty means AWS (env STS_ENDPOINT_URL)")
-	c.fs.BoolVar(&s.PathStyle, "s3-path-style", settings.EnvBool("S3_FORCE_PATH_STYLE"), "address buckets path-style, for S3-compatible servers (env S3_FORCE_PATH_STYLE)")
-	c.fs.BoolVar(&s.ChecksumWhenRequired, "s3-checksum-when-required", settings.EnvBool("S3_CHECKSUM_WHEN_REQUIRED"), "send checksums only when required (env S3_CHECKSUM_WHEN_REQUIRED)")
+	c.fs.BoolVar(&s.PathStyle, "s3-path-style", c.env.Bool("S3_FORCE_PATH_STYLE", false), "address buckets path-style, for S3-compatible servers (env S3_FORCE_PATH_STYLE)")
+	c.fs.BoolVar(&s.ChecksumWhenRequired, "s3-checksum-when-required", c.env.Bool("S3_CHECKSUM_WHEN_REQUIRED", false), "send checksums only when required (env S3_CHECKSUM_WHEN_REQUIRED)")
 	return s
 }
 

@@ -16,23 +16,29 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/signal"
 	"runtime"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/dreamdata/destination-aws-s3/activities"
 	"github.com/dreamdata/destination-aws-s3/internal/bqsource"
+	"github.com/dreamdata/destination-aws-s3/internal/buildinfo"
 	"github.com/dreamdata/destination-aws-s3/internal/export"
 	"github.com/dreamdata/destination-aws-s3/internal/metrics"
 	"github.com/dreamdata/destination-aws-s3/internal/parquetenc"
 	"github.com/dreamdata/destination-aws-s3/internal/s3dest"
 	"github.com/dreamdata/destination-aws-s3/internal/settings"
 	"github.com/dreamdata/destination-aws-s3/internal/staging"
+	"github.com/dreamdata/destination-aws-s3/internal/temporalconn"
 	"github.com/dreamdata/destination-aws-s3/workflows"
 )
 
@@ -45,6 +51,16 @@ func main() {
 	if err != nil {
 		fatal(logger, "read the worker's settings", err)
 	}
+	build := buildinfo.Get()
+	if ws.showVersion {
+		fmt.Println(build.String("worker"))
+		return
+	}
+	// SIGINT or SIGTERM drains the worker (see drain); a second one ends it at once. The
+	// clients get a context of their own: they must keep working while the worker drains.
+	stopping, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stopSignals()
+	ctx := context.Background()
 
 	// Sizing needs the staging directory's disk, and is checked before any connection so a
 	// worker that cannot hold its work refuses at once.
@@ -65,7 +81,13 @@ func main() {
 		logger.Warn("worker sizing", "warning", w)
 	}
 
-	ctx := context.Background()
+	// The connection settings are read before anything slow, so a mistake in them (a TLS
+	// file, a profile) stops the worker at once with the variable at fault.
+	copts, err := temporalconn.Options(ws.temporalOverrides)
+	if err != nil {
+		fatal(logger, "read the Temporal connection settings", err)
+	}
+
 	awsCfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		fatal(logger, "load AWS configuration", err)
@@ -80,10 +102,16 @@ func main() {
 	}
 	defer source.Close()
 
-	reg := metrics.New()
+	reg := metrics.NewWithOptions(metrics.Options{OnError: onceEach(func(err error) {
+		logger.Warn("a Temporal SDK metric is dropped: its name is used with other labels", "error", err)
+	})})
+	defer reg.Close()
+	reg.SetBuildInfo(build.Version, build.GoVersion, build.Revision)
+	var ready metrics.Readiness
 	if ws.metricsAddr != "" {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", reg.Handler())
+		mux.Handle("/readyz", &ready)
 		srv := &http.Server{Addr: ws.metricsAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
@@ -93,14 +121,43 @@ func main() {
 		defer srv.Close()
 	}
 
-	c, err := client.Dial(client.Options{HostPort: ws.temporal.Address, Namespace: ws.temporal.Namespace,
-		Logger: tlog.NewStructuredLogger(logger), MetricsHandler: reg.Temporal()})
+	tracing, err := temporalconn.NewTracing(ctx, "destination-aws-s3-worker")
 	if err != nil {
-		fatal(logger, "connect Temporal", err)
+		fatal(logger, "set up tracing", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := tracing.Shutdown(sctx); err != nil {
+			logger.Warn("flush traces", "error", err)
+		}
+	}()
+
+	copts.Logger = tlog.NewStructuredLogger(logger)
+	copts.MetricsHandler = reg.Temporal()
+	if tracing != nil {
+		copts.Interceptors = append(copts.Interceptors, tracing.Interceptor)
+	}
+	conn := temporalconn.LogAttrs(copts)
+	c, err := client.DialContext(stopping, copts)
+	if err != nil {
+		logger.Error("connect Temporal", append(conn, "error", err, "help", "see docs/deploy-temporal.md")...)
+		os.Exit(1)
 	}
 	defer c.Close()
 
-	w := worker.New(c, ws.taskQueue, workerOptions(size))
+	inflight := &inflightActivities{}
+	opts := workerOptions(size)
+	opts.WorkerStopTimeout = ws.stopTimeout
+	opts.Interceptors = append(opts.Interceptors, inflight)
+	fatalErr := make(chan error, 1)
+	opts.OnFatalError = func(err error) {
+		select {
+		case fatalErr <- err:
+		default:
+		}
+	}
+	w := worker.New(c, ws.taskQueue, opts)
 	w.RegisterWorkflowWithOptions(workflows.ExportAccount, workflow.RegisterOptions{Name: workflows.ExportWorkflowName})
 	w.RegisterActivity(&activities.Activities{
 		Destinations:     s3dest.New(awsCfg, ws.s3),
@@ -111,16 +168,129 @@ func main() {
 		Metrics:          reg.Exporter,
 		MaxStreams:       int(ws.maxStreams),
 		BufferBytes:      size.BufferBytes,
+		// Table exports heartbeat through the client, so they know when Temporal confirmed
+		// them: their writes are fenced by that lease.
+		Heartbeats: c,
 	})
-	logger.Info("worker starting", "temporal", ws.temporal.Address, "namespace", ws.temporal.Namespace, "task_queue", ws.taskQueue, "metrics", ws.metricsAddr)
-	if err := w.Run(worker.InterruptCh()); err != nil {
+	if err := w.Start(); err != nil {
+		fatal(logger, "start the worker", err)
+	}
+	ready.Set(metrics.Ready)
+	logger.Info("worker started", append(conn, "version", build.Version, "revision", build.Revision, "task_queue", ws.taskQueue,
+		"metrics", ws.metricsAddr, "tracing", tracing != nil, "worker_stop_timeout", ws.stopTimeout.String())...)
+
+	select {
+	case <-stopping.Done():
+	case err := <-fatalErr:
+		ready.Set(metrics.Draining)
+		w.Stop()
 		fatal(logger, "worker stopped", err)
+	}
+	stopSignals() // a second signal now ends the process at once
+	drain(logger, w, &ready, inflight, ws.stopTimeout)
+}
+
+// drain stops the worker for a rolling deploy: /readyz turns 503 and the worker polls no
+// more, so new tasks go to other workers; running activities get up to stopTimeout to
+// finish. Those still running then are cancelled: a table export fails its attempt as
+// Transient and Temporal retries it on another worker, which resumes from the last shard
+// the export heartbeated. drain waits a little for those failures to be reported, so the
+// retry starts at once instead of after the heartbeat timeout.
+func drain(logger *slog.Logger, w worker.Worker, ready *metrics.Readiness, inflight *inflightActivities, stopTimeout time.Duration) {
+	ready.Set(metrics.Draining)
+	logger.Info("draining: polling stopped, waiting for running activities", "running", inflight.count(), "worker_stop_timeout", stopTimeout.String())
+	w.Stop()
+	if n := inflight.count(); n > 0 {
+		logger.Warn("activities still running after the stop timeout were cancelled; their exports resume on another worker from the last shard",
+			"cancelled", n)
+		if !inflight.waitIdle(reportGrace) {
+			logger.Warn("cancelled activities did not return in time; Temporal retries them after their heartbeat timeout", "running", inflight.count())
+		}
+		time.Sleep(time.Second) // the SDK reports a returned activity's failure right after it returns
+	}
+	logger.Info("worker stopped")
+}
+
+// reportGrace bounds how long a drained worker waits for cancelled activities to return.
+const reportGrace = 15 * time.Second
+
+// onceEach calls f once for each distinct error message.
+func onceEach(f func(error)) func(error) {
+	var seen sync.Map
+	return func(err error) {
+		if _, dup := seen.LoadOrStore(err.Error(), true); !dup {
+			f(err)
+		}
+	}
+}
+
+// inflightActivities counts the activities this worker runs, for drain.
+type inflightActivities struct {
+	interceptor.WorkerInterceptorBase
+	mu   sync.Mutex
+	n    int
+	idle chan struct{} // closed when n drops to 0; nil while n is 0
+}
+
+func (i *inflightActivities) InterceptActivity(ctx context.Context, next interceptor.ActivityInboundInterceptor) interceptor.ActivityInboundInterceptor {
+	return &countedActivity{ActivityInboundInterceptorBase: interceptor.ActivityInboundInterceptorBase{Next: next}, i: i}
+}
+
+type countedActivity struct {
+	interceptor.ActivityInboundInterceptorBase
+	i *inflightActivities
+}
+
+func (a *countedActivity) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (interface{}, error) {
+	a.i.add(1)
+	defer a.i.add(-1)
+	return a.ActivityInboundInterceptorBase.ExecuteActivity(ctx, in)
+}
+
+func (i *inflightActivities) add(d int) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.n == 0 && d > 0 {
+		i.idle = make(chan struct{})
+	}
+	i.n += d
+	if i.n == 0 && i.idle != nil {
+		close(i.idle)
+		i.idle = nil
+	}
+}
+
+func (i *inflightActivities) count() int {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.n
+}
+
+// waitIdle waits until no activity runs, at most d; it says whether none does.
+func (i *inflightActivities) waitIdle(d time.Duration) bool {
+	i.mu.Lock()
+	idle := i.idle
+	i.mu.Unlock()
+	if idle == nil {
+		return true
+	}
+	select {
+	case <-idle:
+		return true
+	case <-time.After(d):
+		return false
 	}
 }
 
 // workerSettings are the worker's flags, each defaulting to its environment variable.
 type workerSettings struct {
-	temporal    *settings.Temporal
+	temporal *settings.Temporal
+	// temporalOverrides are the Temporal flags given on the command line; the rest of the
+	// connection comes from the SDK's environment configuration (see temporalconn).
+	temporalOverrides temporalconn.Overrides
+	// stopTimeout is how long a stopping worker lets running activities finish.
+	stopTimeout time.Duration
+	showVersion bool
 	s3          s3dest.Settings
 	bq          bqsource.Settings
 	shardTarget settings.ByteSize
@@ -165,7 +335,10 @@ func parseSettings(args []string, out io.Writer) (*workerSettings, error) {
 	fs.Var(&ws.stagingBudget, "staging-budget-bytes", "disk all staged shards may take, shared equally by the table exports; 0 derives it from the free space of --temp-dir (env STAGING_BUDGET_BYTES)")
 	fs.StringVar(&ws.taskQueue, "task-queue", env.String("TASK_QUEUE", workflows.TaskQueue), "task queue to poll (env TASK_QUEUE)")
 	fs.StringVar(&ws.tempDir, "temp-dir", env.String("EXPORT_TEMP_DIR", ""), "where shards are staged before upload (each worker uses its own sub-directory and sweeps those of dead workers at start); empty means the system temp dir (env EXPORT_TEMP_DIR)")
-	fs.StringVar(&ws.metricsAddr, "metrics-addr", env.String("METRICS_ADDR", ":9464"), "where /metrics serves Prometheus metrics; empty disables it (env METRICS_ADDR)")
+	fs.StringVar(&ws.metricsAddr, "metrics-addr", env.String("METRICS_ADDR", ":9464"), "where /metrics serves Prometheus metrics and /readyz the readiness; empty disables it (env METRICS_ADDR)")
+	stopTimeout, stopErr := envDuration("WORKER_STOP_TIMEOUT", DefaultStopTimeout)
+	fs.DurationVar(&ws.stopTimeout, "worker-stop-timeout", stopTimeout, "on SIGTERM or SIGINT, how long running activities may finish before they are cancelled and resumed on another worker from their last shard (env WORKER_STOP_TIMEOUT)")
+	fs.BoolVar(&ws.showVersion, "version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `worker: executes Destination AWS S3 dumps.
 
@@ -174,6 +347,13 @@ It polls task queue %q (by default) and runs ExportAccount workflows. The platfo
 (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or the instance role); AWS_REGION sets
 the default region. BigQuery uses Google application default credentials.
 
+The Temporal connection comes from the SDK's standard environment configuration:
+TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS,
+TEMPORAL_TLS_CLIENT_CERT_PATH, TEMPORAL_TLS_CLIENT_KEY_PATH, TEMPORAL_TLS_SERVER_CA_CERT_PATH,
+TEMPORAL_TLS_SERVER_NAME, TEMPORAL_PROFILE, TEMPORAL_CONFIG_FILE (see docs/deploy-temporal.md);
+--temporal-address and --temporal-namespace override it. Tracing is on when
+OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set.
+
 Flags:
 `, workflows.TaskQueue)
 		fs.PrintDefaults()
@@ -181,9 +361,23 @@ Flags:
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	if err := env.Err(); err != nil {
+	if ws.showVersion {
+		return ws, nil
+	}
+	if err := errors.Join(env.Err(), stopErr); err != nil {
 		return nil, err
 	}
+	if ws.stopTimeout < 0 {
+		return nil, fmt.Errorf("--worker-stop-timeout %s is negative", ws.stopTimeout)
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "temporal-address":
+			ws.temporalOverrides.Address = f.Value.String()
+		case "temporal-namespace":
+			ws.temporalOverrides.Namespace = f.Value.String()
+		}
+	})
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q: the worker takes flags only", fs.Arg(0))
 	}
@@ -232,6 +426,24 @@ func workerOptions(s settings.Sizing) worker.Options {
 		MaxConcurrentActivityExecutionSize:     s.MaxTableExports,
 		MaxConcurrentWorkflowTaskExecutionSize: s.MaxWorkflowTasks,
 	}
+}
+
+// DefaultStopTimeout is how long a stopping worker lets running activities finish by default:
+// enough for the short CheckAccess and WriteReceipt and for an export near its end, short
+// enough for a rolling deploy. Exports that need longer resume elsewhere from their last shard.
+const DefaultStopTimeout = 30 * time.Second
+
+// envDuration reads a duration environment variable (30s, 2m); unset or empty means def.
+func envDuration(name string, def time.Duration) (time.Duration, error) {
+	v := settings.Env(name, "")
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return def, fmt.Errorf("environment variable %s=%q is not a duration: use e.g. 30s or 2m", name, v)
+	}
+	return d, nil
 }
 
 func fatal(l *slog.Logger, what string, err error) {

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"io"
 	"strings"
 	"testing"
+	"time"
+
+	"go.temporal.io/sdk/interceptor"
 
 	"github.com/dreamdata/destination-aws-s3/internal/export"
 )
@@ -14,7 +18,8 @@ import (
 // environment cannot change its outcome.
 func cleanEnv(t *testing.T) {
 	for _, v := range []string{"SHARD_TARGET_BYTES", "ROW_GROUP_BYTES", "MAX_STREAMS", "MAX_TABLE_EXPORTS", "MAX_WORKFLOW_TASKS",
-		"MEMORY_BUDGET_BYTES", "STAGING_BUDGET_BYTES", "S3_FORCE_PATH_STYLE", "S3_CHECKSUM_WHEN_REQUIRED"} {
+		"MEMORY_BUDGET_BYTES", "STAGING_BUDGET_BYTES", "S3_FORCE_PATH_STYLE", "S3_CHECKSUM_WHEN_REQUIRED", "WORKER_STOP_TIMEOUT",
+		"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE"} {
 		t.Setenv(v, "")
 	}
 }
@@ -28,6 +33,7 @@ func TestMalformedEnvironmentStopsTheWorker(t *testing.T) {
 		"MEMORY_BUDGET_BYTES":  "2G",
 		"STAGING_BUDGET_BYTES": "-1GiB",
 		"S3_FORCE_PATH_STYLE":  "yes",
+		"WORKER_STOP_TIMEOUT":  "30",
 	} {
 		t.Run(v, func(t *testing.T) {
 			cleanEnv(t)
@@ -107,4 +113,84 @@ func TestTooSmallStagingBudgetRefusesToStart(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "4 × 4 × 288MiB = 4608MiB") {
 		t.Fatalf("sizeWorker = %v, want a refusal with the arithmetic", err)
 	}
+}
+
+func TestStopTimeoutVersionAndTemporalOverrides(t *testing.T) {
+	cleanEnv(t)
+	ws, err := parseSettings(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws.stopTimeout != DefaultStopTimeout || ws.temporalOverrides.Address != "" || ws.temporalOverrides.Namespace != "" {
+		t.Errorf("defaults: stop %s, overrides %+v", ws.stopTimeout, ws.temporalOverrides)
+	}
+
+	// TEMPORAL_ADDRESS is the SDK's to read (with the profile and TLS around it): only flags
+	// given on the command line override it.
+	t.Setenv("TEMPORAL_ADDRESS", "temporal.internal:7233")
+	t.Setenv("WORKER_STOP_TIMEOUT", "2m")
+	ws, err = parseSettings([]string{"--temporal-namespace", "exports"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws.stopTimeout != 2*time.Minute || ws.temporalOverrides.Address != "" || ws.temporalOverrides.Namespace != "exports" {
+		t.Errorf("env: stop %s, overrides %+v", ws.stopTimeout, ws.temporalOverrides)
+	}
+	ws, err = parseSettings([]string{"--temporal-address=127.0.0.1:7999", "--worker-stop-timeout=5s"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws.stopTimeout != 5*time.Second || ws.temporalOverrides.Address != "127.0.0.1:7999" {
+		t.Errorf("flags: stop %s, overrides %+v", ws.stopTimeout, ws.temporalOverrides)
+	}
+	if _, err := parseSettings([]string{"--worker-stop-timeout=-1s"}, io.Discard); err == nil {
+		t.Error("a negative stop timeout was accepted")
+	}
+
+	// --version answers even when the environment is broken.
+	t.Setenv("MAX_STREAMS", "two")
+	ws, err = parseSettings([]string{"--version"}, io.Discard)
+	if err != nil || !ws.showVersion {
+		t.Errorf("--version: %v", err)
+	}
+}
+
+func TestInflightActivitiesAreCountedForTheDrain(t *testing.T) {
+	var inflight inflightActivities
+	if !inflight.waitIdle(time.Millisecond) || inflight.count() != 0 {
+		t.Fatal("idle at start")
+	}
+	release := make(chan struct{})
+	next := &blockingActivity{release: release, started: make(chan struct{}, 2)}
+	a := inflight.InterceptActivity(context.Background(), next)
+	done := make(chan struct{})
+	for range 2 {
+		go func() {
+			_, _ = a.ExecuteActivity(context.Background(), &interceptor.ExecuteActivityInput{})
+			done <- struct{}{}
+		}()
+	}
+	<-next.started
+	<-next.started
+	if inflight.count() != 2 || inflight.waitIdle(10*time.Millisecond) {
+		t.Fatalf("two running: count %d", inflight.count())
+	}
+	close(release)
+	if !inflight.waitIdle(5 * time.Second) {
+		t.Fatal("not idle after both returned")
+	}
+	<-done
+	<-done
+}
+
+type blockingActivity struct {
+	interceptor.ActivityInboundInterceptorBase
+	release <-chan struct{}
+	started chan struct{}
+}
+
+func (b *blockingActivity) ExecuteActivity(context.Context, *interceptor.ExecuteActivityInput) (interface{}, error) {
+	b.started <- struct{}{}
+	<-b.release
+	return nil, nil
 }

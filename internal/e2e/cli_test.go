@@ -189,9 +189,16 @@ func TestCLISchedulesAndRuns(t *testing.T) {
 		return in
 	}
 
+	// sync --dry-run: the plan, and nothing changes.
+	starter(t, nil, "schedules", "sync", "--accounts", accounts, "--dry-run", "--jitter", "0").
+		must(t, 0, "dry run: the plan below changes nothing", "create    s3-export-cli-ops  04:00,15:00", "create    s3-export-cli-fill", "plan (dry run, nothing changed): ")
+	if _, err := tc.ScheduleClient().GetHandle(ctx, workflows.ScheduleID(ops.ID)).Describe(ctx); err == nil {
+		t.Fatal("a dry run created a schedule")
+	}
+
 	// sync: policy flags reach the server; a second sync changes nothing; a changed flag updates.
-	starter(t, nil, "schedules", "sync", "--accounts", accounts, "--overlap", "buffer_one", "--catchup-window", "30m").
-		must(t, 0, "overlap buffer_one, catch-up window 30m0s", "created   s3-export-cli-ops  04:00,15:00", "created   s3-export-cli-fill")
+	starter(t, nil, "schedules", "sync", "--accounts", accounts, "--overlap", "buffer_one", "--catchup-window", "30m", "--jitter", "0").
+		must(t, 0, "overlap buffer_one, catch-up window 30m0s, jitter 0s", "created   s3-export-cli-ops  04:00,15:00", "created   s3-export-cli-fill", "total: ", "sync: ")
 	d, err := tc.ScheduleClient().GetHandle(ctx, workflows.ScheduleID(ops.ID)).Describe(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -199,8 +206,35 @@ func TestCLISchedulesAndRuns(t *testing.T) {
 	if d.Schedule.Policy.Overlap != enumspb.SCHEDULE_OVERLAP_POLICY_BUFFER_ONE || d.Schedule.Policy.CatchupWindow != 30*time.Minute {
 		t.Errorf("server has overlap %v, catch-up window %s", d.Schedule.Policy.Overlap, d.Schedule.Policy.CatchupWindow)
 	}
-	starter(t, nil, "schedules", "sync", "--accounts", accounts, "--overlap", "buffer_one", "--catchup-window", "30m").
+	starter(t, nil, "schedules", "sync", "--accounts", accounts, "--overlap", "buffer_one", "--catchup-window", "30m", "--jitter", "0").
 		must(t, 0, "unchanged s3-export-cli-ops")
+
+	// An account absent from the file keeps its schedule unless --prune (here only planned:
+	// a real prune would delete the other tests' schedules on this shared server).
+	onlyOps := writeAccounts(t, ops)
+	starter(t, nil, "schedules", "sync", "--accounts", onlyOps, "--overlap", "buffer_one", "--catchup-window", "30m", "--jitter", "0").
+		must(t, 0, "unchanged s3-export-cli-ops", "kept      s3-export-cli-fill  (absent from the file; --prune deletes)", "kept 1 schedule of accounts absent from the file")
+	if _, err := tc.ScheduleClient().GetHandle(ctx, workflows.ScheduleID(fill.ID)).Describe(ctx); err != nil {
+		t.Fatalf("a sync without --prune deleted a schedule: %v", err)
+	}
+	starter(t, nil, "schedules", "sync", "--accounts", onlyOps, "--overlap", "buffer_one", "--catchup-window", "30m", "--jitter", "0", "--prune", "--dry-run").
+		must(t, 0, "delete    s3-export-cli-fill  (absent from the file)")
+	if _, err := tc.ScheduleClient().GetHandle(ctx, workflows.ScheduleID(fill.ID)).Describe(ctx); err != nil {
+		t.Fatalf("a dry run deleted a schedule: %v", err)
+	}
+
+	// --task-queue and --spread reach the schedule: a throwaway account (no worker polls
+	// its queue, and no dump of it runs).
+	queued := smallAccount("cli-queue")
+	t.Cleanup(func() { _ = tc.ScheduleClient().GetHandle(ctx, workflows.ScheduleID(queued.ID)).Delete(ctx) })
+	off := schedules.Offset(queued.ID, 30*time.Minute)
+	shifted, _ := schedules.ShiftTimes([]string{"04:00", "15:00"}, off)
+	starter(t, []string{"TASK_QUEUE=e2e-elsewhere"}, "schedules", "sync", "--accounts", writeAccounts(t, queued), "--spread", "30m").
+		must(t, 0, "jitter 10m0s, spread 30m0s, task queue e2e-elsewhere", "created   s3-export-cli-queue  "+strings.Join(shifted, ","))
+	if in := describe(queued.ID); in.TaskQueue != "e2e-elsewhere" || in.Jitter != "10m0s" || strings.Join(in.TimesUTC, ",") != strings.Join(shifted, ",") {
+		t.Errorf("schedule of cli-queue: queue %q jitter %q times %v, want e2e-elsewhere, 10m0s, %v", in.TaskQueue, in.Jitter, in.TimesUTC, shifted)
+	}
+	_ = tc.ScheduleClient().GetHandle(ctx, workflows.ScheduleID(queued.ID)).Delete(ctx)
 	starter(t, nil, "schedules", "sync", "--accounts", accounts, "--overlap", "allow_all").must(t, 2, "refused", "same folder")
 
 	// list: both schedules with their UTC times, policy and next runs.
@@ -276,7 +310,7 @@ func TestCLISchedulesAndRuns(t *testing.T) {
 	eventually(t, 30*time.Second, "the dump to answer the progress query", func() bool {
 		return starter(t, nil, "status", ops.ID).code == 0
 	})
-	st := starter(t, nil, "status", ops.ID).must(t, 0, "dump "+opsRun, "companies", "revenue")
+	st := starter(t, nil, "status", ops.ID).must(t, 0, "dump "+opsRun, "companies", "revenue", "TOTAL")
 	if !strings.Contains(st.stdout, "running true") {
 		t.Logf("the dump finished before status ran: %s", st.stdout)
 	}
@@ -332,10 +366,9 @@ func TestCLISchedulesAndRuns(t *testing.T) {
 			t.Errorf("the rerun did not re-export revenue: %+v", p)
 		}
 	}
-	if os.Getenv("CLI_TRANSCRIPT") != "" {
-		// The documentation transcript also shows a waited run (one more dump, up to a minute).
-		starter(t, nil, "run", fill.ID, "--wait").must(t, 0, "complete: s3 key exports/cli-fill/receipt.json")
-	}
+	// A waited run: a line per table as it finishes, then the summary (one more dump, up to a
+	// minute).
+	starter(t, nil, "run", fill.ID, "--wait").must(t, 0, "table companies done: ", "table revenue done: ", "complete: s3 key exports/cli-fill/receipt.json")
 }
 
 // TestCLIValidate checks a customer setup from the platform's identity, on the local STS and
@@ -387,7 +420,7 @@ func TestCLIValidate(t *testing.T) {
 		t.Errorf("denied bucket: %+v", drep.Checks)
 	}
 	starter(t, nil, "validate", denied.ID, "--accounts", accounts).must(t, 1,
-		"FAIL    write a test object", "s3:PutObject and s3:PutObjectAcl on arn:aws:s3:::denied-bucket/*", "Result: FAIL")
+		"FAIL    write a test object", "s3:PutObject and s3:PutObjectAcl on arn:aws:s3:::denied-bucket/", "Result: FAIL")
 
 	// Wrong platform credentials: the role cannot be assumed, nothing is written, and the
 	// wrong secret is not echoed.
@@ -442,19 +475,26 @@ func TestCLIParkedDumpRetry(t *testing.T) {
 	t.Cleanup(func() { _ = tc.ScheduleClient().GetHandle(ctx, workflows.ScheduleID(parked.ID)).Delete(ctx) })
 
 	starter(t, nil, "schedules", "sync", "--accounts", accounts).must(t, 0, "created   s3-export-cli-parked")
-	m := startedID.FindStringSubmatch(starter(t, nil, "run", parked.ID).must(t, 0).stdout)
+	// run --wait does not wait for hours on a parked dump: it stops with the cause, exit 3.
+	wr := starter(t, nil, "run", parked.ID, "--wait").must(t, 3, "WAITING FOR A FIX (PutObjectDenied): table revenue: writing s3://denied-bucket/",
+		"s3:PutObject and s3:PutObjectAcl on arn:aws:s3:::denied-bucket/", "starter retry cli-parked", "stopped waiting")
+	m := startedID.FindStringSubmatch(wr.stdout)
 	if m == nil {
 		t.Fatal("no workflow id")
 	}
 	id := m[1]
 	defer func() { _ = tc.TerminateWorkflow(ctx, id, "", "test done") }()
+	if strings.Contains(wr.stdout, "RequestID") || strings.Contains(wr.stdout, "scheduledEventID") {
+		t.Errorf("run --wait printed the SDK's details without --verbose:\n%s", wr.stdout)
+	}
 
-	var st cliResult
-	eventually(t, time.Minute, "the dump to wait for a fix", func() bool {
-		st = starter(t, nil, "status", parked.ID)
-		return strings.Contains(st.stdout, "WAITING FOR A FIX")
-	})
-	st.must(t, 0, "state waiting_for_fix", "(PutObjectDenied)", "s3:PutObject", "starter validate cli-parked", "starter retry cli-parked")
+	// status leads with the cause and the fix on one short line; --verbose has the details.
+	st := starter(t, nil, "status", parked.ID).must(t, 0, "state waiting_for_fix", "(PutObjectDenied)", "s3:PutObject", "starter validate cli-parked", "starter retry cli-parked")
+	if first := strings.SplitN(st.stdout, "\n", 2)[0]; !strings.HasPrefix(first, "WAITING FOR A FIX (PutObjectDenied): table revenue: writing s3://denied-bucket/") ||
+		strings.Contains(st.stdout, "RequestID") || strings.Contains(st.stdout, "activity error") {
+		t.Errorf("status must lead with the short cause:\n%s", st.stdout)
+	}
+	starter(t, nil, "status", parked.ID, "--verbose").must(t, 0, "RequestID", "StatusCode: 403")
 	eventually(t, 30*time.Second, "runs to show waiting_for_fix", func() bool {
 		return strings.Contains(starter(t, nil, "runs", parked.ID).stdout, workflows.StateWaitingForFix)
 	})
@@ -467,8 +507,25 @@ func TestCLIParkedDumpRetry(t *testing.T) {
 		return strings.Contains(r.stdout, "retries after a fix: 1") && strings.Contains(r.stdout, "WAITING FOR A FIX")
 	})
 
-	if err := tc.TerminateWorkflow(ctx, id, "", "test done"); err != nil {
-		t.Fatal(err)
+	// cancel: refused without a reason; with one, the dump ends canceled and its history
+	// records the reason.
+	starter(t, nil, "cancel", parked.ID).must(t, 2, "--reason TEXT is required")
+	// (A dump ends no earlier than the end of the minute it started in: wait up to 90s.)
+	starter(t, nil, "cancel", parked.ID, "--reason", "e2e: customer asked to stop", "--wait", "90s").
+		must(t, 0, "cancel requested for dump "+id, "e2e: customer asked to stop", "ended: Canceled")
+	it := tc.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	recorded := false
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := ev.GetWorkflowExecutionCancelRequestedEventAttributes(); a != nil && strings.Contains(a.GetCause(), "e2e: customer asked to stop") {
+			recorded = true
+		}
+	}
+	if !recorded {
+		t.Error("the cancel reason is not in the dump's history")
 	}
 	eventually(t, 30*time.Second, "the schedule to see the dump end", func() bool {
 		in, err := schedules.Describe(ctx, tc, parked.ID)

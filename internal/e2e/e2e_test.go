@@ -399,11 +399,15 @@ func TestSchedulesSyncIsIdempotent(t *testing.T) {
 	ctx := context.Background()
 	f := &config.File{Accounts: []config.Account{account("sched-paid", devstack.CustomerBucket), account("sched-free", devstack.CustomerBucket)}}
 	f.Accounts[1].Plan = config.PlanFree
-	first, err := schedules.Sync(ctx, tc, f, schedules.Options{})
+	sync := func() ([]schedules.Result, error) {
+		rep, err := schedules.Reconcile(ctx, tc, f, schedules.Options{}, schedules.SyncOptions{Prune: true})
+		return rep.Results, err
+	}
+	first, err := sync()
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := schedules.Sync(ctx, tc, f, schedules.Options{})
+	second, err := sync()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -437,7 +441,7 @@ func TestSchedulesSyncIsIdempotent(t *testing.T) {
 	// A changed account updates its schedule; a removed one loses it.
 	f.Accounts[0].Prefix = "changed"
 	f.Accounts = f.Accounts[:1]
-	third, err := schedules.Sync(ctx, tc, f, schedules.Options{})
+	third, err := sync()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,24 +1,56 @@
-// Package metrics exposes the worker's Prometheus metrics: the Temporal SDK's own (through an
-// adapter of its metrics handler) and the exporter's per-table throughput and failures.
+// Package metrics exposes the worker's Prometheus metrics on one registry: the Temporal SDK's
+// own, through the SDK's maintained tally contrib (go.temporal.io/sdk/contrib/tally) and
+// tally's Prometheus reporter, named as the SDK dashboards expect; the exporter's per-table
+// throughput and failures; the build; and the Go runtime and process collectors.
 // Labels never carry secrets; account ids are labels only on low-volume counters.
+//
+// Temporal metric names are the SDK's (temporal_request, temporal_activity_execution_latency,
+// temporal_workflow_task_schedule_to_start_latency, ...) sanitized for Prometheus, with
+// counters ending in _total and timers in _seconds, as Prometheus histograms:
+// temporal_request_total, temporal_activity_execution_latency_seconds_bucket. Every
+// combination of tags is its own series: tally registers a metric with the tag names of its
+// use, so nothing is blanked or merged. A use of a name with other tag names than an earlier
+// use, which Prometheus cannot hold under one name, is counted in
+// s3export_metric_registration_errors_total and reported to Options.OnError instead of
+// being merged into the other series.
 package metrics
 
 import (
-	"errors"
+	"io"
 	"net/http"
-	"sort"
-	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	sdkmetrics "go.temporal.io/sdk/client"
+	"github.com/uber-go/tally/v4"
+	tallyprom "github.com/uber-go/tally/v4/prometheus"
+	"go.temporal.io/sdk/client"
+	sdktally "go.temporal.io/sdk/contrib/tally"
 )
 
 // Namespace prefixes the exporter's own metrics.
 const Namespace = "s3export"
+
+// TemporalBuckets are the histogram buckets of the SDK's timers, in seconds: 1 ms to about
+// 18 hours by powers of 4, since they time both millisecond RPCs and table exports that run
+// for hours.
+var TemporalBuckets = prometheus.ExponentialBuckets(0.001, 4, 14)
+
+// sanitizeOptions are tally's Prometheus rules for metric and label names; label values stay
+// as they are, since Prometheus takes any UTF-8 there: the dashboards show the task queue
+// destination-aws-s3 as Temporal names it, not destination_aws_s3.
+var sanitizeOptions = func() tally.SanitizeOptions {
+	o := tallyprom.DefaultSanitizerOpts
+	o.ValueCharacters = tally.ValidCharacters{Ranges: []tally.SanitizeRange{{0, unicode.MaxRune}}}
+	return o
+}()
+
+// reportEvery is how often tally moves the SDK's values into the Prometheus metrics; a scrape
+// sees them at most this late. Close reports what is left.
+const reportEvery = time.Second
 
 // Exporter records what the data path does. All methods are safe for concurrent use.
 type Exporter struct {
@@ -30,16 +62,32 @@ type Exporter struct {
 	dumps    *prometheus.CounterVec
 }
 
+// Options configure a Registry.
+type Options struct {
+	// OnError is told of each Temporal SDK metric that could not be registered (a name used
+	// with other tag names than before, or as another kind). Nil ignores them; they are
+	// counted either way.
+	OnError func(error)
+}
+
 // Registry holds every metric of one worker.
 type Registry struct {
 	*prometheus.Registry
 	Exporter *Exporter
-	temporal *vecs
+
+	scope          tally.Scope
+	closer         io.Closer
+	closeOnce      sync.Once
+	registerErrors prometheus.Counter
+	onError        func(error)
 }
 
-// New creates a registry with the Go runtime and process collectors and the exporter's
-// metrics.
-func New() *Registry {
+// New creates a registry with the Go runtime and process collectors, the exporter's metrics
+// and the Temporal SDK's reporter.
+func New() *Registry { return NewWithOptions(Options{}) }
+
+// NewWithOptions is New with options.
+func NewWithOptions(o Options) *Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	e := &Exporter{
@@ -57,7 +105,55 @@ func New() *Registry {
 			Help: "Complete dumps (receipt.json written), by account."}, []string{"account"}),
 	}
 	reg.MustRegister(e.rows, e.bytes, e.shards, e.duration, e.failures, e.dumps)
-	return &Registry{Registry: reg, Exporter: e, temporal: &vecs{m: map[string]*vec{}}}
+	r := &Registry{Registry: reg, Exporter: e, onError: o.OnError,
+		registerErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "metric_registration_errors_total",
+			Help: "Temporal SDK metrics dropped because their name was registered before with other labels or as another kind."})}
+	reg.MustRegister(r.registerErrors)
+
+	reporter := tallyprom.NewReporter(tallyprom.Options{
+		Registerer:              reg,
+		DefaultTimerType:        tallyprom.HistogramTimerType,
+		DefaultHistogramBuckets: TemporalBuckets,
+		OnRegisterError:         r.registerError,
+	})
+	scope, closer := tally.NewRootScope(tally.ScopeOptions{
+		CachedReporter:  reporter,
+		Separator:       tallyprom.DefaultSeparator,
+		SanitizeOptions: &sanitizeOptions,
+	}, reportEvery)
+	r.scope, r.closer = sdktally.NewPrometheusNamingScope(scope), closer
+	return r
+}
+
+func (r *Registry) registerError(err error) {
+	r.registerErrors.Inc()
+	if r.onError != nil {
+		r.onError(err)
+	}
+}
+
+// Temporal is the Temporal SDK's metrics handler (client.Options.MetricsHandler), backed by
+// this registry.
+func (r *Registry) Temporal() client.MetricsHandler {
+	return sdktally.NewMetricsHandler(r.scope)
+}
+
+// Close reports the SDK's last values and stops the reporting loop. The registry can still
+// be scraped.
+func (r *Registry) Close() error {
+	var err error
+	r.closeOnce.Do(func() { err = r.closer.Close() })
+	return err
+}
+
+// SetBuildInfo publishes s3export_build_info{version,goversion,revision} 1, the usual way to
+// see which build runs where and to join it onto other series.
+func (r *Registry) SetBuildInfo(version, goVersion, revision string) {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "build_info",
+		Help:        "Always 1; its labels name the running build.",
+		ConstLabels: prometheus.Labels{"version": version, "goversion": goVersion, "revision": revision}})
+	g.Set(1)
+	r.MustRegister(g)
 }
 
 // ShardUploaded counts one uploaded shard.
@@ -98,136 +194,3 @@ func (e *Exporter) ReceiptWritten(account string) {
 func (r *Registry) Handler() http.Handler {
 	return promhttp.HandlerFor(r.Registry, promhttp.HandlerOpts{Registry: r.Registry})
 }
-
-// Temporal adapts the registry to the Temporal SDK's metrics handler, so the SDK's own
-// metrics (task latencies, poll counts, activity failures...) are served too.
-func (r *Registry) Temporal() sdkmetrics.MetricsHandler {
-	return &temporalHandler{reg: r.Registry, vecs: r.temporal}
-}
-
-type vecs struct {
-	mu sync.Mutex
-	m  map[string]*vec
-}
-
-// vec is one registered metric. Prometheus fixes a metric's label names at registration, so
-// the first use decides them; later uses fill missing labels with "" and drop extra ones.
-type vec struct {
-	labels  []string
-	counter *prometheus.CounterVec
-	gauge   *prometheus.GaugeVec
-	hist    *prometheus.HistogramVec
-}
-
-type temporalHandler struct {
-	reg  *prometheus.Registry
-	vecs *vecs
-	tags map[string]string
-}
-
-func (h *temporalHandler) WithTags(tags map[string]string) sdkmetrics.MetricsHandler {
-	merged := make(map[string]string, len(h.tags)+len(tags))
-	for k, v := range h.tags {
-		merged[k] = v
-	}
-	for k, v := range tags {
-		merged[k] = v
-	}
-	return &temporalHandler{reg: h.reg, vecs: h.vecs, tags: merged}
-}
-
-func sanitize(name string) string {
-	return strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' {
-			return r
-		}
-		return '_'
-	}, name)
-}
-
-func (h *temporalHandler) get(kind, name string) *vec {
-	name = sanitize(name)
-	h.vecs.mu.Lock()
-	defer h.vecs.mu.Unlock()
-	if v, ok := h.vecs.m[kind+name]; ok {
-		return v
-	}
-	labels := make([]string, 0, len(h.tags))
-	for k := range h.tags {
-		labels = append(labels, sanitize(k))
-	}
-	sort.Strings(labels)
-	v := &vec{labels: labels}
-	var c prometheus.Collector
-	switch kind {
-	case "counter":
-		v.counter = prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: "Temporal SDK counter " + name}, labels)
-		c = v.counter
-	case "gauge":
-		v.gauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: "Temporal SDK gauge " + name}, labels)
-		c = v.gauge
-	default:
-		v.hist = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name + "_seconds", Help: "Temporal SDK timer " + name,
-			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}, labels)
-		c = v.hist
-	}
-	if err := h.reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if !errors.As(err, &are) {
-			return nil // a name clash with another kind: drop this metric rather than crash
-		}
-	}
-	h.vecs.m[kind+name] = v
-	return v
-}
-
-func (v *vec) values(tags map[string]string) []string {
-	out := make([]string, len(v.labels))
-	for i, l := range v.labels {
-		for k, val := range tags {
-			if sanitize(k) == l {
-				out[i] = val
-			}
-		}
-	}
-	return out
-}
-
-func (h *temporalHandler) Counter(name string) sdkmetrics.MetricsCounter {
-	v := h.get("counter", name)
-	return counterFunc(func(d int64) {
-		if v != nil {
-			v.counter.WithLabelValues(v.values(h.tags)...).Add(float64(d))
-		}
-	})
-}
-
-func (h *temporalHandler) Gauge(name string) sdkmetrics.MetricsGauge {
-	v := h.get("gauge", name)
-	return gaugeFunc(func(f float64) {
-		if v != nil {
-			v.gauge.WithLabelValues(v.values(h.tags)...).Set(f)
-		}
-	})
-}
-
-func (h *temporalHandler) Timer(name string) sdkmetrics.MetricsTimer {
-	v := h.get("timer", name)
-	return timerFunc(func(d time.Duration) {
-		if v != nil {
-			v.hist.WithLabelValues(v.values(h.tags)...).Observe(d.Seconds())
-		}
-	})
-}
-
-type counterFunc func(int64)
-
-func (f counterFunc) Inc(d int64) { f(d) }
-
-type gaugeFunc func(float64)
-
-func (f gaugeFunc) Update(v float64) { f(v) }
-
-type timerFunc func(time.Duration)
-
-func (f timerFunc) Record(d time.Duration) { f(d) }

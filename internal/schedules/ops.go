@@ -138,15 +138,17 @@ func handle(ctx context.Context, c client.Client, account string) (client.Schedu
 
 // Info is what an operator wants to know about one schedule.
 type Info struct {
-	ScheduleID    string      `json:"schedule_id"`
-	Account       string      `json:"account"`
-	Paused        bool        `json:"paused"`
-	Note          string      `json:"note"`
-	TimesUTC      []string    `json:"times_utc"`
-	Overlap       string      `json:"overlap"`
-	CatchupWindow string      `json:"catchup_window"`
-	Jitter        string      `json:"jitter,omitempty"`
-	NextRuns      []time.Time `json:"next_runs"`
+	ScheduleID    string   `json:"schedule_id"`
+	Account       string   `json:"account"`
+	Paused        bool     `json:"paused"`
+	Note          string   `json:"note"`
+	TimesUTC      []string `json:"times_utc"`
+	Overlap       string   `json:"overlap"`
+	CatchupWindow string   `json:"catchup_window"`
+	Jitter        string   `json:"jitter,omitempty"`
+	// TaskQueue is where the schedule starts the account's dumps.
+	TaskQueue string      `json:"task_queue,omitempty"`
+	NextRuns  []time.Time `json:"next_runs"`
 	// Running are the ids of the account's dumps the schedule has running now.
 	Running []string `json:"running,omitempty"`
 	// LastRun is the most recent dump the schedule started.
@@ -174,6 +176,9 @@ func infoFrom(id string, d *client.ScheduleDescription) Info {
 		if sp.Jitter > 0 {
 			in.Jitter = sp.Jitter.String()
 		}
+	}
+	if a, ok := d.Schedule.Action.(*client.ScheduleWorkflowAction); ok {
+		in.TaskQueue = a.TaskQueue
 	}
 	for _, t := range d.Info.NextActionTimes {
 		in.NextRuns = append(in.NextRuns, t.UTC())
@@ -324,6 +329,28 @@ func ScheduledTimes(spec *client.ScheduleSpec, from, to time.Time) (times []time
 	return times, true
 }
 
+// BackfillEnd is the end of the range to ask the server to backfill so that every scheduled
+// time in [from, to] is taken. The server matches a scheduled time by its jittered time, so
+// with jitter a scheduled time near the end of the range (04:00, jittered to 04:07) would be
+// missed by a range ending at 04:01: the end moves by the jitter, but stays before the next
+// scheduled time after to (sync caps the jitter at half the gap between dumps, so the
+// jittered times of the range still fit).
+func BackfillEnd(spec *client.ScheduleSpec, to time.Time) time.Time {
+	if spec == nil || spec.Jitter <= 0 {
+		return to
+	}
+	end := to.Add(spec.Jitter)
+	if next, ok := ScheduledTimes(spec, to.Add(time.Second), end); ok && len(next) > 0 {
+		end = next[0].Add(-time.Second)
+	} else if !ok {
+		return to // a spec of another kind: leave the range as asked
+	}
+	if end.Before(to) {
+		return to
+	}
+	return end
+}
+
 // BackfillResult says what a backfill asked for and what it started.
 type BackfillResult struct {
 	ScheduleID string      `json:"schedule_id"`
@@ -382,7 +409,8 @@ func Backfill(ctx context.Context, c client.Client, account string, from, to tim
 			seen[a.StartWorkflowResult.WorkflowID] = true
 		}
 	}
-	if err := h.Backfill(ctx, client.ScheduleBackfillOptions{Backfill: []client.ScheduleBackfill{{Start: from, End: to, Overlap: overlap}}}); err != nil {
+	end := BackfillEnd(d.Schedule.Spec, to)
+	if err := h.Backfill(ctx, client.ScheduleBackfillOptions{Backfill: []client.ScheduleBackfill{{Start: from, End: end, Overlap: overlap}}}); err != nil {
 		return res, fmt.Errorf("backfill schedule %s: %w", h.GetID(), err)
 	}
 	// The schedule starts backfilled dumps asynchronously; report those that show up soon.

@@ -185,3 +185,26 @@ func TestLongestGap(t *testing.T) {
 		}
 	}
 }
+
+func TestBackfillEnd(t *testing.T) {
+	cals, err := Calendars([]string{"04:00", "15:00"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2024, 5, 9, 4, 0, 0, 0, time.UTC)
+	noJitter := &client.ScheduleSpec{Calendars: cals, TimeZoneName: "UTC"}
+	if got := BackfillEnd(noJitter, at.Add(time.Minute)); !got.Equal(at.Add(time.Minute)) {
+		t.Errorf("without jitter the range stays: %s", got)
+	}
+	jit := &client.ScheduleSpec{Calendars: cals, TimeZoneName: "UTC", Jitter: 10 * time.Minute}
+	if got := BackfillEnd(jit, at.Add(time.Minute)); !got.Equal(at.Add(11 * time.Minute)) {
+		t.Errorf("04:01 with 10m jitter: %s, want 04:11", got)
+	}
+	// The next scheduled time is not pulled in: a range ending at 03:55 stops before 04:00.
+	if got := BackfillEnd(jit, at.Add(-5*time.Minute)); !got.Equal(at.Add(-time.Second)) {
+		t.Errorf("03:55 with 10m jitter: %s, want 03:59:59", got)
+	}
+	if got := BackfillEnd(nil, at); !got.Equal(at) {
+		t.Errorf("nil spec: %s", got)
+	}
+}

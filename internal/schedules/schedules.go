@@ -7,10 +7,6 @@ package schedules
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -20,61 +16,11 @@ import (
 
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
-	"go.temporal.io/sdk/temporal"
 
-	"github.com/dreamdata/destination-aws-s3/internal/config"
 	"github.com/dreamdata/destination-aws-s3/workflows"
 )
-
-// Defaults of the schedule policies.
-const (
-	// DefaultCatchupWindow: a dump missed while the cluster was down runs if the cluster is
-	// back within this window; older misses are skipped (the next dump is due soon anyway).
-	DefaultCatchupWindow = time.Hour
-	// fingerprintMemo holds a hash of the desired schedule, so sync can tell "unchanged"
-	// without comparing every field the server may normalise.
-	fingerprintMemo = "config_fingerprint"
-)
-
-// Options tune the schedules sync writes.
-type Options struct {
-	Overlap       enumspb.ScheduleOverlapPolicy // default SKIP
-	CatchupWindow time.Duration                 // default DefaultCatchupWindow
-	// Jitter spreads the start of thousands of accounts' dumps over this window.
-	Jitter time.Duration
-}
-
-func (o Options) withDefaults() Options {
-	if o.Overlap == enumspb.SCHEDULE_OVERLAP_POLICY_UNSPECIFIED {
-		o.Overlap = enumspb.SCHEDULE_OVERLAP_POLICY_SKIP
-	}
-	if o.CatchupWindow == 0 {
-		o.CatchupWindow = DefaultCatchupWindow
-	}
-	return o
-}
-
-// Outcome of syncing one schedule.
-type Outcome string
-
-// Outcomes of Sync.
-const (
-	Created   Outcome = "created"
-	Updated   Outcome = "updated"
-	Unchanged Outcome = "unchanged"
-	Deleted   Outcome = "deleted"
-)
-
-// Result is one line of a sync report.
-type Result struct {
-	ScheduleID string
-	Account    string
-	Outcome    Outcome
-	Times      []string
-}
 
 // Calendars turns "HH:MM" UTC times into calendar specs.
 func Calendars(times []string) ([]client.ScheduleCalendarSpec, error) {
@@ -96,49 +42,6 @@ func Calendars(times []string) ([]client.ScheduleCalendarSpec, error) {
 		})
 	}
 	return out, nil
-}
-
-type desired struct {
-	account     config.Account
-	times       []string
-	input       workflows.ExportInput
-	fingerprint string
-	spec        client.ScheduleSpec
-}
-
-func desire(f *config.File, acc config.Account, o Options) (desired, error) {
-	times := f.ScheduleTimes(acc)
-	cals, err := Calendars(times)
-	if err != nil {
-		return desired{}, err
-	}
-	d := desired{account: acc, times: times, input: workflows.ExportInput{Account: acc, ScheduleTimes: times},
-		spec: client.ScheduleSpec{Calendars: cals, TimeZoneName: "UTC", Jitter: o.Jitter}}
-	h := sha256.New()
-	_ = json.NewEncoder(h).Encode(struct {
-		Input   workflows.ExportInput
-		Times   []string
-		Options Options
-		Version int
-	}{d.input, times, o, 2})
-	d.fingerprint = hex.EncodeToString(h.Sum(nil))[:16]
-	return d, nil
-}
-
-func (d desired) action() *client.ScheduleWorkflowAction {
-	return &client.ScheduleWorkflowAction{
-		ID:                    workflows.ScheduleID(d.account.ID),
-		Workflow:              workflows.ExportWorkflowName,
-		Args:                  []any{d.input},
-		TaskQueue:             workflows.TaskQueue,
-		Memo:                  map[string]any{fingerprintMemo: d.fingerprint},
-		TypedSearchAttributes: temporal.NewSearchAttributes(workflows.AttrAccountID.ValueSet(d.account.ID)),
-		StaticSummary:         fmt.Sprintf("S3 dump of account %s to s3://%s", d.account.ID, d.account.Bucket),
-		// A dump may run, or wait parked for a fix, until the account's next dump is due;
-		// the workflow gives up parkGrace before this, so it ends failed with its cause
-		// rather than timed out.
-		WorkflowExecutionTimeout: LongestGap(d.times),
-	}
 }
 
 // LongestGap is the longest time between two consecutive dumps of a daily schedule (24 h
@@ -163,84 +66,6 @@ func LongestGap(times []string) time.Duration {
 		longest = 24 * 60
 	}
 	return time.Duration(longest) * time.Minute
-}
-
-// Sync creates or updates the schedule of every account in f, and deletes the schedules of
-// accounts no longer in it. Running it twice changes nothing the second time.
-func Sync(ctx context.Context, c client.Client, f *config.File, o Options) ([]Result, error) {
-	o = o.withDefaults()
-	sc := c.ScheduleClient()
-	var results []Result
-	want := map[string]bool{}
-	for _, acc := range f.Accounts {
-		d, err := desire(f, acc, o)
-		if err != nil {
-			return results, fmt.Errorf("account %s: %w", acc.ID, err)
-		}
-		id := workflows.ScheduleID(acc.ID)
-		want[id] = true
-		outcome, err := syncOne(ctx, sc, id, d, o)
-		if err != nil {
-			return results, fmt.Errorf("schedule %s: %w", id, err)
-		}
-		results = append(results, Result{ScheduleID: id, Account: acc.ID, Outcome: outcome, Times: d.times})
-	}
-	ids, err := ListIDs(ctx, c)
-	if err != nil {
-		return results, err
-	}
-	for _, id := range ids {
-		if want[id] {
-			continue
-		}
-		if err := sc.GetHandle(ctx, id).Delete(ctx); err != nil {
-			return results, fmt.Errorf("delete schedule %s: %w", id, err)
-		}
-		results = append(results, Result{ScheduleID: id, Account: strings.TrimPrefix(id, workflows.ScheduleIDPrefix), Outcome: Deleted})
-	}
-	return results, nil
-}
-
-func syncOne(ctx context.Context, sc client.ScheduleClient, id string, d desired, o Options) (Outcome, error) {
-	h := sc.GetHandle(ctx, id)
-	desc, err := h.Describe(ctx)
-	var notFound *serviceerror.NotFound
-	if errors.As(err, &notFound) {
-		_, err := sc.Create(ctx, client.ScheduleOptions{
-			ID:            id,
-			Spec:          d.spec,
-			Action:        d.action(),
-			Overlap:       o.Overlap,
-			CatchupWindow: o.CatchupWindow,
-			Note:          "managed by starter schedules sync",
-		})
-		if err != nil {
-			return "", err
-		}
-		return Created, nil
-	}
-	if err != nil {
-		return "", err
-	}
-	if fingerprintOf(desc) == d.fingerprint {
-		return Unchanged, nil
-	}
-	err = h.Update(ctx, client.ScheduleUpdateOptions{DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
-		s := in.Description.Schedule
-		s.Action = d.action()
-		spec := d.spec
-		s.Spec = &spec
-		if s.Policy == nil {
-			s.Policy = &client.SchedulePolicies{}
-		}
-		s.Policy.Overlap = o.Overlap
-		s.Policy.CatchupWindow = o.CatchupWindow
-		return &client.ScheduleUpdate{Schedule: &s}, nil
-	}})
-	if err != nil {
-		return "", err
-	}
-	return Updated, nil
 }
 
 func fingerprintOf(desc *client.ScheduleDescription) string {
