@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: demo test unit integration tools build bench lint clean
+.PHONY: demo test unit integration tools build bench lint clean loadtest
 
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
@@ -52,3 +52,8 @@ CHAOS_ARGS ?=
 .PHONY: chaos
 chaos: tools
 	$(GO) run ./internal/chaos/cmd/chaos $(CHAOS_ARGS)
+
+## loadtest: the fleet's 04:00 peak on the local stack (not in `make test`/CI). LOADTEST_ARGS
+## passes flags (go run ./internal/loadtest/cmd/loadtest -h), e.g. LOADTEST_ARGS="--accounts 10".
+loadtest: tools build
+	$(GO) run ./internal/loadtest/cmd/loadtest --worker bin/worker $(LOADTEST_ARGS)

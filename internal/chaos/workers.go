@@ -39,6 +39,7 @@ type workerPool struct {
 type workerProc struct {
 	id     int
 	cmd    *exec.Cmd
+	tmp    string // its EXPORT_TEMP_DIR
 	done   chan struct{}
 	pool   *workerPool
 	paused atomic.Bool
@@ -82,7 +83,7 @@ func (p *workerPool) start() (*workerProc, error) {
 		logf.Close()
 		return nil, fmt.Errorf("start worker: %w", err)
 	}
-	w := &workerProc{id: id, cmd: cmd, done: make(chan struct{}), pool: p}
+	w := &workerProc{id: id, cmd: cmd, tmp: tmp, done: make(chan struct{}), pool: p}
 	p.mu.Lock()
 	p.live[id] = w
 	p.logs = append(p.logs, logPath)
