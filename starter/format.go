@@ -68,7 +68,7 @@ func writeRunsTable(w io.Writer, runs []schedules.Run) error {
 
 // writeProgress prints a dump's progress: a parked dump's cause and fix first, then the
 // dump, one line per table and the totals.
-func writeProgress(w io.Writer, id string, running bool, p workflows.Progress, verbose bool) error {
+func writeProgress(w io.Writer, id string, running bool, p workflows.Progress, live map[string]liveTable, verbose bool) error {
 	if p.Parked != nil {
 		writeParked(w, p, verbose)
 	}
@@ -76,18 +76,38 @@ func writeProgress(w io.Writer, id string, running bool, p workflows.Progress, v
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TABLE\tSTATE\tFILES\tROWS\tPASSES")
 	var files, done int
-	var rows int64
+	var rows, expected int64
+	known := true // every table's row count is known: the total has a percentage
 	for _, n := range sortedKeys(p.Tables) {
 		t := p.Tables[n]
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\n", n, t.State, t.Files, thousands(t.Rows), t.Passes)
+		r, shown := t.Rows, thousands(t.Rows)
+		switch l, ok := live[n]; {
+		case t.State == workflows.StateDone:
+			expected += t.Rows
+		case ok && t.State == workflows.StateExporting:
+			r, shown = l.Rows, thousands(l.Rows)
+			if l.Estimated > 0 {
+				shown += fmt.Sprintf(" of ~%s (%d%%)", thousands(l.Estimated), percent(l.Rows, l.Estimated))
+				expected += l.Estimated
+			} else {
+				known = false
+			}
+		default:
+			known = false
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\n", n, t.State, t.Files, shown, t.Passes)
 		files += t.Files
-		rows += t.Rows
+		rows += r
 		if t.State == workflows.StateDone {
 			done++
 		}
 	}
 	if len(p.Tables) > 1 {
-		fmt.Fprintf(tw, "TOTAL\t%d/%d done (%d%%)\t%d\t%s\t\n", done, len(p.Tables), done*100/len(p.Tables), files, thousands(rows))
+		total := thousands(rows)
+		if known && expected > 0 && done < len(p.Tables) {
+			total += fmt.Sprintf(" of ~%s (%d%%)", thousands(expected), percent(rows, expected))
+		}
+		fmt.Fprintf(tw, "TOTAL\t%d/%d done (%d%%)\t%d\t%s\t\n", done, len(p.Tables), done*100/len(p.Tables), files, total)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -106,6 +126,14 @@ func writeProgress(w io.Writer, id string, running bool, p workflows.Progress, v
 		fmt.Fprintf(w, "retries after a fix: %d\n", p.Retries)
 	}
 	return nil
+}
+
+// percent of part in whole, at most 100 (an estimate may be low).
+func percent(part, whole int64) int64 {
+	if whole <= 0 {
+		return 0
+	}
+	return min(part*100/whole, 100)
 }
 
 // parkedTable says whether a parked dump waits for the table.

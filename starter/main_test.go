@@ -304,7 +304,7 @@ func TestTables(t *testing.T) {
 
 	b.Reset()
 	err = writeProgress(&b, "s3-export-acme-x", true, workflows.Progress{DumpFolder: "2024-05-10T15:00", State: "exporting", Reruns: 1,
-		Tables: map[string]*workflows.TableProgress{"events": {State: "failed", LastError: "boom"}, "companies": {State: "done", Files: 3, Rows: 1234567, Passes: 1}}}, false)
+		Tables: map[string]*workflows.TableProgress{"events": {State: "failed", LastError: "boom"}, "companies": {State: "done", Files: 3, Rows: 1234567, Passes: 1}}}, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,6 +314,21 @@ func TestTables(t *testing.T) {
 	}
 	if !regexp.MustCompile(`companies +done +3 +1,234,567 +1`).MatchString(out) || !regexp.MustCompile(`TOTAL +1/2 done \(50%\) +3 +1,234,567`).MatchString(out) {
 		t.Errorf("progress lacks the rows or the totals:\n%s", out)
+	}
+
+	// A table being exported shows the rows its last heartbeat reported out of BigQuery's
+	// estimate; the total has a percentage once every table's count is known.
+	b.Reset()
+	err = writeProgress(&b, "s3-export-acme-x", true, workflows.Progress{DumpFolder: "2024-05-10T15:00", State: "exporting",
+		Tables: map[string]*workflows.TableProgress{"events": {State: "exporting", Files: 0, Passes: 1}, "companies": {State: "done", Files: 3, Rows: 1000, Passes: 1}}},
+		map[string]liveTable{"events": {Rows: 2500, Estimated: 10000}}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out = b.String()
+	if !regexp.MustCompile(`events +exporting +0 +2,500 of ~10,000 \(25%\) +1`).MatchString(out) ||
+		!regexp.MustCompile(`TOTAL +1/2 done \(50%\) +3 +3,500 of ~11,000 \(31%\)`).MatchString(out) {
+		t.Errorf("live progress:\n%s", out)
 	}
 
 	// A parked dump leads with its cause and fix on one line; the SDK's and AWS's details
@@ -327,7 +342,7 @@ func TestTables(t *testing.T) {
 		Parked: &workflows.ParkInfo{Type: "PutObjectDenied", Message: long, Since: since, Deadline: since.Add(12 * time.Hour),
 			Causes: []workflows.ParkCause{{Table: "events", Type: "PutObjectDenied", Message: long}}}}
 	b.Reset()
-	if err := writeProgress(&b, "s3-export-acme-x", true, parked, false); err != nil {
+	if err := writeProgress(&b, "s3-export-acme-x", true, parked, nil, false); err != nil {
 		t.Fatal(err)
 	}
 	out = b.String()
@@ -344,7 +359,7 @@ func TestTables(t *testing.T) {
 		t.Errorf("details or a repeated error without --verbose:\n%s", out)
 	}
 	b.Reset()
-	if err := writeProgress(&b, "s3-export-acme-x", true, parked, true); err != nil {
+	if err := writeProgress(&b, "s3-export-acme-x", true, parked, nil, true); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(b.String(), "RequestID: R1") || !strings.Contains(b.String(), "scheduledEventID: 12") {

@@ -174,8 +174,9 @@ for a fix leads with its cause and the fix, on one line (--verbose prints the wh
 with the Temporal SDK's and AWS's details). It asks the dump itself (the "progress" query),
 so a worker must be running.
 
-A table's row count is known only once it is exported, so ROWS is what has been exported so
-far; DONE is the share of tables complete.`
+ROWS is what has been exported so far: for a table being exported, the rows of the shards it
+has uploaded (from its last heartbeat) out of BigQuery's estimate of the table's rows, with a
+percentage, when BigQuery gave one. DONE is the share of tables complete.`
 
 func (a *app) status(ctx context.Context, args []string) error {
 	c := a.newCommand("status", statusHelp, true)
@@ -201,7 +202,11 @@ func (a *app) status(ctx context.Context, args []string) error {
 	if *asJSON {
 		return writeJSON(a.out, p)
 	}
-	return writeProgress(a.out, id, running, p, *verbose)
+	var live map[string]liveTable
+	if running {
+		live = liveProgress(ctx, cl, id)
+	}
+	return writeProgress(a.out, id, running, p, live, *verbose)
 }
 
 const rerunHelp = `starter rerun ACCOUNT [--tables a,b]

@@ -154,6 +154,9 @@ type Session struct {
 	// ArrowSchema is the serialized Arrow IPC schema message every batch is decoded with.
 	ArrowSchema []byte
 	ExpireTime  time.Time
+	// EstimatedRows is BigQuery's estimate of the rows the session reads (0: none given);
+	// `starter status` shows progress against it.
+	EstimatedRows int64 `json:",omitempty"`
 }
 
 // Open creates a read session of the whole table as it was at snapshot.
@@ -173,7 +176,7 @@ func (c *Client) Open(ctx context.Context, ref TableRef, snapshot time.Time, max
 	if err != nil {
 		return nil, classify(err, ref, c.billing(ref))
 	}
-	out := &Session{Name: s.GetName(), Table: ref, ArrowSchema: s.GetArrowSchema().GetSerializedSchema()}
+	out := &Session{Name: s.GetName(), Table: ref, ArrowSchema: s.GetArrowSchema().GetSerializedSchema(), EstimatedRows: s.GetEstimatedRowCount()}
 	if s.GetExpireTime() != nil {
 		out.ExpireTime = s.GetExpireTime().AsTime()
 	}
