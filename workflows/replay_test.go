@@ -9,9 +9,11 @@ import (
 )
 
 // TestReplayRecordedHistories replays dumps recorded on a real Temporal server (see
-// recordHistory in internal/e2e): the happy path, and a dump parked on a misconfiguration
-// and resumed by a retry update. A change that makes ExportAccount non-deterministic for
-// dumps in flight fails here: version it with workflow.GetVersion, then re-record.
+// recordHistory in internal/e2e): the happy path; a dump parked on a misconfiguration and
+// resumed by a retry update; one that also took a rerun update while parked. A change that
+// makes ExportAccount non-deterministic for dumps in flight fails here: version it with
+// workflow.GetVersion, and add a new recording beside the old ones (dumps of every release
+// still running must keep replaying).
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob("../testdata/export_history*.json")
 	if err != nil || len(files) == 0 {

@@ -143,8 +143,9 @@ func runDumpID(t *testing.T, acc config.Account) (workflows.ExportResult, string
 
 // recordHistory saves a workflow's history as JSON for the replay test in workflows/
 // (RECORD_HISTORY_DIR=$PWD/testdata go test -tags integration ./internal/e2e): the happy path
-// into export_history.json, a parked dump resumed by a retry into
-// export_history_parked_retry.json.
+// into export_history.json, a parked dump that takes a rerun and is resumed by a retry into
+// export_history_parked_rerun_retry.json. Histories of earlier releases stay in testdata:
+// every one must keep replaying.
 func recordHistory(t *testing.T, workflowID, name string) {
 	t.Helper()
 	dir := os.Getenv("RECORD_HISTORY_DIR")
@@ -326,6 +327,16 @@ func TestMisconfigurationParksWithAClearMessage(t *testing.T) {
 				}
 				return
 			}
+			// A rerun accepted while the dump waits for the fix runs after it, at a fresh snapshot.
+			rh, err := tc.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: run.GetID(), UpdateName: workflows.UpdateRerun,
+				Args: []any{workflows.RerunRequest{Tables: []string{"companies"}}}, WaitForStage: client.WorkflowUpdateStageCompleted})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rerun workflows.RerunResult
+			if err := rh.Get(ctx, &rerun); err != nil || !strings.Contains(rerun.Message, "waiting for a fix first") {
+				t.Fatalf("rerun answer while parked %+v: %v", rerun, err)
+			}
 			tcase.fix(t)
 			h, err := tc.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: run.GetID(), UpdateName: workflows.UpdateRetry,
 				Args: []any{workflows.RetryRequest{Note: "fixed"}}, WaitForStage: client.WorkflowUpdateStageCompleted})
@@ -340,7 +351,7 @@ func TestMisconfigurationParksWithAClearMessage(t *testing.T) {
 			if err := run.Get(ctx, &res); err != nil {
 				t.Fatalf("dump did not finish after the fix: %v", err)
 			}
-			recordHistory(t, run.GetID(), "export_history_parked_retry.json")
+			recordHistory(t, run.GetID(), "export_history_parked_rerun_retry.json")
 			if len(res.Tables) != len(e2eTables) {
 				t.Errorf("receipt after the fix has %d tables", len(res.Tables))
 			}
