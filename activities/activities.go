@@ -63,6 +63,9 @@ type Activities struct {
 	// lease holds (see leaseShare), so a worker Temporal gave up on cannot land a late
 	// write. Nil uses the SDK's heartbeats and no lease: tests only.
 	Heartbeats HeartbeatRecorder
+	// Projects caps the table exports this worker runs at once per BigQuery billing
+	// project; nil: no cap beyond the worker's activity slots.
+	Projects *ProjectLimiter
 }
 
 // HeartbeatRecorder records an activity attempt's heartbeat and says whether Temporal took

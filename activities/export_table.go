@@ -120,6 +120,12 @@ func (a *Activities) ExportTable(ctx context.Context, in ExportTableInput) (Tabl
 		return TableResult{}, a.failed(in.Table, err, d)
 	}
 
+	release, err := a.Projects.acquire(ctx, acc, in.Table, projectWait)
+	if err != nil {
+		return fail(err)
+	}
+	defer release()
+
 	ref := bqsource.TableRef{Project: acc.BigQuery.Project, Dataset: acc.BigQuery.Dataset, Table: in.Table}
 	if p.Session == nil {
 		s, err := a.Source.Open(ctx, ref, in.SnapshotTime, a.maxStreams())

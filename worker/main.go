@@ -171,6 +171,7 @@ func main() {
 		// Table exports heartbeat through the client, so they know when Temporal confirmed
 		// them: their writes are fenced by that lease.
 		Heartbeats: c,
+		Projects:   activities.NewProjectLimiter(int(ws.maxPerProject), ws.bq.BillingProject),
 	})
 	if err := w.Start(); err != nil {
 		fatal(logger, "start the worker", err)
@@ -299,6 +300,7 @@ type workerSettings struct {
 	// maxTableExports, maxWorkflowTasks, memoryBudget and stagingBudget size the worker;
 	// zero derives them (see settings.Size).
 	maxTableExports  int64
+	maxPerProject    int64
 	maxWorkflowTasks int64
 	memoryBudget     settings.ByteSize
 	stagingBudget    settings.ByteSize
@@ -328,6 +330,7 @@ func parseSettings(args []string, out io.Writer) (*workerSettings, error) {
 	ws.rowGroup = env.Bytes("ROW_GROUP_BYTES", 0)
 	fs.Var(&ws.rowGroup, "row-group-bytes", "estimated uncompressed bytes per parquet row group; 0 means the encoder's default, 32MiB (env ROW_GROUP_BYTES)")
 	fs.Int64Var(&ws.maxTableExports, "max-table-exports", env.Int64("MAX_TABLE_EXPORTS", 0), "activities run at once: table exports, and the short CheckAccess and WriteReceipt, which share the slots; the rest stay queued in Temporal. 0 derives it from cores, memory and staging disk (env MAX_TABLE_EXPORTS)")
+	fs.Int64Var(&ws.maxPerProject, "max-exports-per-billing-project", env.Int64("MAX_EXPORTS_PER_BILLING_PROJECT", 0), "table exports this worker runs at once per BigQuery billing project (Storage Read quotas are per project); an export over it waits 30 s, then goes back to the task queue with backoff. 0: no cap beyond --max-table-exports (env MAX_EXPORTS_PER_BILLING_PROJECT)")
 	fs.Int64Var(&ws.maxWorkflowTasks, "max-workflow-tasks", env.Int64("MAX_WORKFLOW_TASKS", 0), "workflow tasks run at once, at least 2; 0 means 2 per core (env MAX_WORKFLOW_TASKS)")
 	ws.memoryBudget = env.Bytes("MEMORY_BUDGET_BYTES", 0)
 	fs.Var(&ws.memoryBudget, "memory-budget", "memory the worker may use, which bounds a derived --max-table-exports; 0 reads the cgroup limit, else MemAvailable (env MEMORY_BUDGET_BYTES)")
@@ -369,6 +372,9 @@ Flags:
 	}
 	if ws.stopTimeout < 0 {
 		return nil, fmt.Errorf("--worker-stop-timeout %s is negative", ws.stopTimeout)
+	}
+	if ws.maxPerProject < 0 {
+		return nil, fmt.Errorf("--max-exports-per-billing-project %d is negative (0 means no cap)", ws.maxPerProject)
 	}
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
