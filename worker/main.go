@@ -338,7 +338,7 @@ func parseSettings(args []string, out io.Writer) (*workerSettings, error) {
 	fs.Var(&ws.stagingBudget, "staging-budget-bytes", "disk all staged shards may take, shared equally by the table exports; 0 derives it from the free space of --temp-dir (env STAGING_BUDGET_BYTES)")
 	fs.StringVar(&ws.taskQueue, "task-queue", env.String("TASK_QUEUE", workflows.TaskQueue), "task queue to poll (env TASK_QUEUE)")
 	fs.StringVar(&ws.tempDir, "temp-dir", env.String("EXPORT_TEMP_DIR", ""), "where shards are staged before upload (each worker uses its own sub-directory and sweeps those of dead workers at start); empty means the system temp dir (env EXPORT_TEMP_DIR)")
-	fs.StringVar(&ws.metricsAddr, "metrics-addr", env.String("METRICS_ADDR", ":9464"), "where /metrics serves Prometheus metrics and /readyz the readiness; empty disables it (env METRICS_ADDR)")
+	fs.StringVar(&ws.metricsAddr, "metrics-addr", env.Optional("METRICS_ADDR", ":9464"), "where /metrics serves Prometheus metrics and /readyz the readiness; empty disables it (env METRICS_ADDR)")
 	stopTimeout, stopErr := envDuration("WORKER_STOP_TIMEOUT", DefaultStopTimeout)
 	fs.DurationVar(&ws.stopTimeout, "worker-stop-timeout", stopTimeout, "on SIGTERM or SIGINT, how long running activities may finish before they are cancelled and resumed on another worker from their last shard (env WORKER_STOP_TIMEOUT)")
 	fs.BoolVar(&ws.showVersion, "version", false, "print the version and exit")

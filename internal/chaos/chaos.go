@@ -392,8 +392,7 @@ func (c *campaign) setup(ctx context.Context) error {
 	c.consumer.start(c.accounts, c.verifier)
 
 	env := []string{"TASK_QUEUE=" + TaskQueue, "SHARD_TARGET_BYTES=8192", "ROW_GROUP_BYTES=4096", "MAX_STREAMS=3",
-		// Loopback and a free port each: an empty METRICS_ADDR does not disable the endpoint (it
-		// reads as unset, so :9464 on every interface), and several workers run at once.
+		// Loopback and a free port each: several workers run at once, and their metrics are read.
 		"METRICS_ADDR=127.0.0.1:0"}
 	for _, kv := range c.stack.WorkerEnv() {
 		switch {

@@ -93,6 +93,15 @@ type Environment struct {
 // String is Env.
 func (e *Environment) String(name, def string) string { return Env(name, def) }
 
+// Optional reads a variable whose empty value means "off": set, even to "", it is its value;
+// unset, it is def. (METRICS_ADDR= turns the metrics endpoint off.)
+func (e *Environment) Optional(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
 // Bool is EnvBoolStrict, keeping its error.
 func (e *Environment) Bool(name string, def bool) bool {
 	b, err := EnvBoolStrict(name, def)

@@ -74,3 +74,18 @@ func TestEnvironmentKeepsEveryError(t *testing.T) {
 		}
 	}
 }
+
+func TestOptionalEmptyMeansOff(t *testing.T) {
+	var env Environment
+	t.Setenv("METRICS_ADDR", "")
+	if got := env.Optional("METRICS_ADDR", ":9464"); got != "" {
+		t.Errorf("set to empty: %q, want empty (off)", got)
+	}
+	t.Setenv("METRICS_ADDR", "127.0.0.1:1")
+	if got := env.Optional("METRICS_ADDR", ":9464"); got != "127.0.0.1:1" {
+		t.Errorf("set: %q", got)
+	}
+	if got := env.Optional("NO_SUCH_VARIABLE_HERE", ":9464"); got != ":9464" {
+		t.Errorf("unset: %q, want the default", got)
+	}
+}
