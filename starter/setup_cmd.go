@@ -79,10 +79,7 @@ func (a *app) validate(ctx context.Context, args []string) error {
 // registerS3Flags adds the worker's S3/STS endpoint flags, with the same environment defaults.
 func registerS3Flags(c *command) *s3dest.Settings {
 	s := &s3dest.Settings{}
-	c.fs.StringVar(&s.S3Endpoint, "s3-endpoint", settings.Env("S3_ENDPOINT_URL", ""), "S3 endpoint URL; empty means AWS (env S3_ENDPOINT_URL)")
-	c.fs.StringVar(&s.STSEndpoint, "sts-endpoint", settings.Env("STS_ENDPOINT_URL", ""), "STS endpoint URL; empty means AWS (env STS_ENDPOINT_URL)")
-	c.fs.BoolVar(&s.PathStyle, "s3-path-style", c.env.Bool("S3_FORCE_PATH_STYLE", false), "address buckets path-style, for S3-compatible servers (env S3_FORCE_PATH_STYLE)")
-	c.fs.BoolVar(&s.ChecksumWhenRequired, "s3-checksum-when-required", c.env.Bool("S3_CHECKSUM_WHEN_REQUIRED", false), "send checksums only when required (env S3_CHECKSUM_WHEN_REQUIRED)")
+	s.BindFlags(c.fs, &c.env)
 	return s
 }
 

@@ -317,10 +317,7 @@ func parseSettings(args []string, out io.Writer) (*workerSettings, error) {
 	fs.SetOutput(out)
 	var env settings.Environment
 	ws := &workerSettings{temporal: settings.RegisterTemporal(fs)}
-	fs.StringVar(&ws.s3.S3Endpoint, "s3-endpoint", env.String("S3_ENDPOINT_URL", ""), "S3 endpoint URL; empty means AWS (env S3_ENDPOINT_URL)")
-	fs.StringVar(&ws.s3.STSEndpoint, "sts-endpoint", env.String("STS_ENDPOINT_URL", ""), "STS endpoint URL; empty means AWS (env STS_ENDPOINT_URL)")
-	fs.BoolVar(&ws.s3.PathStyle, "s3-path-style", env.Bool("S3_FORCE_PATH_STYLE", false), "address buckets path-style, for S3-compatible servers (env S3_FORCE_PATH_STYLE)")
-	fs.BoolVar(&ws.s3.ChecksumWhenRequired, "s3-checksum-when-required", env.Bool("S3_CHECKSUM_WHEN_REQUIRED", false), "send checksums only when required, for servers that reject the SDK's default CRCs (env S3_CHECKSUM_WHEN_REQUIRED)")
+	ws.s3.BindFlags(fs, &env)
 	fs.StringVar(&ws.bq.BillingProject, "bigquery-billing-project", env.String("BIGQUERY_BILLING_PROJECT", ""), "project that read sessions are billed to; empty means each table's project (env BIGQUERY_BILLING_PROJECT)")
 	fs.StringVar(&ws.bq.Endpoint, "bigquery-endpoint", env.String("BIGQUERY_ENDPOINT", ""), "BigQuery REST endpoint, for an emulator (env BIGQUERY_ENDPOINT)")
 	fs.StringVar(&ws.bq.StorageEndpoint, "bigquery-storage-endpoint", env.String("BIGQUERY_STORAGE_ENDPOINT", ""), "BigQuery Storage gRPC host:port, for an emulator (env BIGQUERY_STORAGE_ENDPOINT)")

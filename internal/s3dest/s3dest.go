@@ -8,6 +8,7 @@ package s3dest
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"regexp"
@@ -19,6 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/dreamdata/destination-aws-s3/internal/settings"
 )
 
 // Limits of the upload path.
@@ -51,6 +54,15 @@ type Settings struct {
 	ChecksumWhenRequired bool
 	// SessionNamePrefix starts the RoleSessionName (visible in the customer's CloudTrail).
 	SessionNamePrefix string
+}
+
+// BindFlags defines the S3 and STS flags on fs, with their environment variables as
+// defaults (malformed ones are kept in env's errors): the worker and the starter share them.
+func (s *Settings) BindFlags(fs *flag.FlagSet, env *settings.Environment) {
+	fs.StringVar(&s.S3Endpoint, "s3-endpoint", env.String("S3_ENDPOINT_URL", ""), "S3 endpoint URL; empty means AWS (env S3_ENDPOINT_URL)")
+	fs.StringVar(&s.STSEndpoint, "sts-endpoint", env.String("STS_ENDPOINT_URL", ""), "STS endpoint URL; empty means AWS (env STS_ENDPOINT_URL)")
+	fs.BoolVar(&s.PathStyle, "s3-path-style", env.Bool("S3_FORCE_PATH_STYLE", false), "address buckets path-style, for S3-compatible servers (env S3_FORCE_PATH_STYLE)")
+	fs.BoolVar(&s.ChecksumWhenRequired, "s3-checksum-when-required", env.Bool("S3_CHECKSUM_WHEN_REQUIRED", false), "send checksums only when required, for servers that reject the SDK's default CRCs (env S3_CHECKSUM_WHEN_REQUIRED)")
 }
 
 // Target is one customer's bucket as the account configuration names it.
