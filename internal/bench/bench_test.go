@@ -44,6 +44,8 @@ func TestQuickRun(t *testing.T) {
 	cfg.EncodeRows = 4096
 	cfg.ExportBytes = 4 << 20
 	cfg.RSSSmallBytes, cfg.RSSLargeBytes = 1<<20, 4<<20
+	cfg.FlatSizes = []int64{1 << 20, 4 << 20}
+	cfg.Concurrent, cfg.ConcurrentBytes = []int{1, 2}, 2<<20
 	cfg.MinIO = minioAvailable() && !testing.Short()
 	cfg.TempDir = t.TempDir()
 	var log bytes.Buffer
@@ -55,8 +57,8 @@ func TestQuickRun(t *testing.T) {
 	var out bytes.Buffer
 	rep.Print(&out)
 	t.Log("\n" + out.String())
-	if len(rep.Rows) != 7 {
-		t.Fatalf("%d rows, want 7", len(rep.Rows))
+	if len(rep.Rows) != 11 {
+		t.Fatalf("%d rows, want 11", len(rep.Rows))
 	}
 	for i, row := range rep.Rows {
 		if row.Met != "yes" && row.Met != "NO" && !(i == 3 && !cfg.MinIO && row.Met == "n/a") {

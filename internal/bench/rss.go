@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -25,12 +26,13 @@ const ChildFlag = "rss-child"
 // line.
 const secretEnv = "BENCH_EXPORTER_SECRET"
 
-// childSpec is what a child exports.
+// childSpec is what a child exports: the source's table once per folder, all at once (one
+// table export per folder, as a worker runs its activities).
 type childSpec struct {
 	Source   SourceOptions
 	Upload   bool   // to MinIO at Endpoint; otherwise into a Discard writer
 	Endpoint string `json:",omitempty"`
-	Folder   string
+	Folders  []string
 	TempDir  string `json:",omitempty"`
 }
 
@@ -42,6 +44,14 @@ type childResult struct {
 	// HWM is the child's own peak RSS as its address space saw it (VmHWM in
 	// /proc/self/status), a cross-check of the parent's rusage reading.
 	HWM int64
+	// PerExport is each export's output, in the order of the spec's folders.
+	PerExport []exportOutput
+}
+
+// exportOutput is what one export of a child landed.
+type exportOutput struct {
+	Shards       int
+	ParquetBytes int64
 }
 
 // ChildSpecFromArgs finds -rss-child=SPEC (or --rss-child=SPEC) in args, for a TestMain that
@@ -57,8 +67,8 @@ func ChildSpecFromArgs(args []string) (string, bool) {
 	return "", false
 }
 
-// RunChild is the child's whole work: build the source, export it once, print the result as
-// JSON on out.
+// RunChild is the child's whole work: build the source, export it once per folder (all at
+// once), print the result as JSON on out.
 func RunChild(ctx context.Context, spec string, out io.Writer) error {
 	var s childSpec
 	if err := json.Unmarshal([]byte(spec), &s); err != nil {
@@ -75,12 +85,30 @@ func RunChild(ctx context.Context, spec string, out io.Writer) error {
 			return err
 		}
 	}
-	r, err := runExport(ctx, src, w, s.TempDir, s.Folder)
-	if err != nil {
-		return err
+	if len(s.Folders) == 0 {
+		return errors.New("bench: child spec has no folder")
 	}
-	return json.NewEncoder(out).Encode(childResult{Rows: r.Rows, ArrowBytes: r.ArrowBytes, ParquetBytes: r.ParquetBytes,
-		PoolBytes: src.PoolBytes(), Shards: r.Shards, WallSeconds: r.Wall.Seconds(), HWM: procStatus("VmHWM")})
+	runs := make([]exportRun, len(s.Folders))
+	errs := make([]error, len(s.Folders))
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for i, folder := range s.Folders {
+		wg.Go(func() { runs[i], errs[i] = runExport(ctx, src, w, s.TempDir, folder) })
+	}
+	wg.Wait()
+	res := childResult{PoolBytes: src.PoolBytes(), WallSeconds: time.Since(t0).Seconds()}
+	for i, r := range runs {
+		if errs[i] != nil {
+			return errs[i]
+		}
+		res.Rows += r.Rows
+		res.ArrowBytes += r.ArrowBytes
+		res.ParquetBytes += r.ParquetBytes
+		res.Shards += r.Shards
+		res.PerExport = append(res.PerExport, exportOutput{Shards: r.Shards, ParquetBytes: r.ParquetBytes})
+	}
+	res.HWM = procStatus("VmHWM")
+	return json.NewEncoder(out).Encode(res)
 }
 
 // rssRun is one child's export and its peak resident set.

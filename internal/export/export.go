@@ -46,8 +46,7 @@ const (
 	// DefaultMaxStreams is how many streams of a table are read and encoded at once, and how
 	// many the ExportTable activity asks BigQuery for. Each costs one encoder (about one row
 	// group of memory) and one shard being written on local disk. Two matches a 2-core worker:
-	// more streams add memory (make bench: 4 streams peaked at 480 MiB on a 2 GiB table, 2 at
-	// 327 MiB) without more cores to encode them.
+	// more streams add memory (about one row group each) without more cores to encode them.
 	DefaultMaxStreams = 2
 	// DefaultBufferBytes bounds the finished shards that wait on local disk for an earlier
 	// stream to be uploaded.

@@ -10,8 +10,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
-	"github.com/xitongsys/parquet-go/common"
-	"github.com/xitongsys/parquet-go/layout"
 	"github.com/xitongsys/parquet-go/parquet"
 )
 
@@ -25,8 +23,8 @@ const (
 )
 
 // column holds one leaf column: its schema, its pending page (values copied
-// out of Arrow, in compact typed slices, with their levels) and its row-group
-// statistics.
+// out of Arrow into compact typed slices, with their levels), the pages of
+// the open row group and its statistics.
 type column struct {
 	name         string   // dotted path of exact names, for error messages
 	pathInSchema []string // exact names from the top-level column down to the leaf
@@ -36,21 +34,19 @@ type column struct {
 	maxRep       int32 // repetition level of a leaf under lists (0: not repeated)
 	steps        []step
 	part         intervalPart
-	elem         int      // index of the leaf's schema element
-	path         []string // the library's internal path, root first
-	key          string   // common.PathToStr(path): key of the library's page and dictionary maps
+	elem         int // index of the leaf's schema element
 	store        storage
+	ptype        parquet.Type
 	width        int   // bytes per value for fixed-width storage (FIXED_LEN_BYTE_ARRAY length for decimals)
 	scale        int32 // decimal256 scale, for the text form
 	dictCapable  bool
-	dictTag      *common.Tag // the handler's Info: PLAIN_DICTIONARY for dictionary-capable columns
-	plainTag     *common.Tag
 
-	// Pending page: n level entries (one per row for a flat column); defs
-	// only when maxDef > 0, reps only when maxRep > 0; exactly one of the
-	// typed slices is used, with one value per entry (entries without a
-	// value hold a zero value there).
+	// Pending page: n level entries (one per row for a flat column), nulls of
+	// which have no value; defs only when maxDef > 0, reps only when
+	// maxRep > 0; exactly one of the typed slices is used, holding the
+	// values of the entries that have one, in order.
 	n         int
+	nulls     int
 	pageBytes int64
 	defs      []int32
 	reps      []int32
@@ -67,10 +63,10 @@ type column struct {
 	entries []entry
 
 	// Row-group state.
-	dict      dictState
-	dictSeen  int   // entries of the library's dictionary already measured
-	dictBytes int64 // size of those entries
-	stats     chunkStats
+	dict  dictState
+	d     dictionary
+	chunk chunkBuf
+	stats chunkStats
 }
 
 // entry is one level entry of a nested leaf: its levels and the index of its
@@ -174,10 +170,7 @@ func (c *column) sizer(arr arrow.Array) func(int) int64 {
 			return int64(lens(i)) + 4
 		}
 	}
-	w := int64(c.width)
-	if isDecimal256(c.arrowType) {
-		w = decimal256TextBytes
-	}
+	w := c.fixedSize()
 	return func(i int) int64 {
 		if i < 0 {
 			return nullBytes
@@ -186,18 +179,45 @@ func (c *column) sizer(arr arrow.Array) func(int) int64 {
 	}
 }
 
+// fixedSize is the size estimate of every value of a column that is not a
+// string or binary column.
+func (c *column) fixedSize() int64 {
+	if isDecimal256(c.arrowType) {
+		return decimal256TextBytes
+	}
+	return int64(c.width)
+}
+
 // addRowSizes adds this column's size estimate of rows [from, from+len(sizes))
 // of the top-level array arr to sizes. For a nested leaf, a row's estimate is
 // the sum over its level entries, so large arrays make large rows.
 func (c *column) addRowSizes(arr arrow.Array, from int, sizes []int64) {
 	if !c.nested() {
-		size := c.sizer(arr)
 		nulls := c.optional && arr.NullN() > 0
+		if c.store == storeBytes && !isDecimal256(c.arrowType) {
+			if offs, _, ok := byteOffsets(arr); ok && !nulls {
+				// Every value's estimate is its length + 4.
+				for k := range sizes {
+					sizes[k] += int64(offs(from+k+1)-offs(from+k)) + 4
+				}
+				return
+			}
+			size := c.sizer(arr)
+			for k := range sizes {
+				if nulls && arr.IsNull(from+k) {
+					sizes[k] += nullBytes
+				} else {
+					sizes[k] += size(from + k)
+				}
+			}
+			return
+		}
+		w := c.fixedSize()
 		for k := range sizes {
 			if nulls && arr.IsNull(from+k) {
 				sizes[k] += nullBytes
 			} else {
-				sizes[k] += size(from + k)
+				sizes[k] += w
 			}
 		}
 		return
@@ -230,35 +250,35 @@ func byteLengths(arr arrow.Array) func(int) int {
 	panic(fmt.Sprintf("parquetenc: %T is not a byte array", arr))
 }
 
+// byteOffsets returns the offsets of a string or binary array's values in its
+// data buffer (value i is data[offs(i):offs(i+1)]) and that buffer.
+func byteOffsets(arr arrow.Array) (offs func(int) int, data []byte, ok bool) {
+	d := arr.Data()
+	bufs := d.Buffers()
+	if len(bufs) < 3 || bufs[1] == nil {
+		return nil, nil, false
+	}
+	if bufs[2] != nil {
+		data = bufs[2].Bytes()
+	}
+	switch arr.(type) {
+	case *array.String, *array.Binary:
+		o := arrow.Int32Traits.CastFromBytes(bufs[1].Bytes())[d.Offset():]
+		return func(i int) int { return int(o[i]) }, data, true
+	case *array.LargeString, *array.LargeBinary:
+		o := arrow.Int64Traits.CastFromBytes(bufs[1].Bytes())[d.Offset():]
+		return func(i int) int { return int(o[i]) }, data, true
+	}
+	return nil, nil, false
+}
+
 // appendRange copies rows [from, to) of the top-level array arr into the
-// pending page, flushing the page whenever it reaches the page size. Pages
+// pending page, encoding the page whenever it reaches the page size. Pages
 // end only between rows: a row's entries never span two pages (readers that
 // skip pages by row count rely on it).
 func (c *column) appendRange(w *Writer, arr arrow.Array, from, to int) error {
 	if !c.nested() {
-		put, err := c.appender(arr)
-		if err != nil {
-			return err
-		}
-		nulls := c.optional && arr.NullN() > 0
-		for i := from; i < to; i++ {
-			if nulls && arr.IsNull(i) {
-				c.pageBytes += put(-1)
-				c.defs = append(c.defs, 0)
-			} else {
-				c.pageBytes += put(i)
-				if c.optional {
-					c.defs = append(c.defs, 1)
-				}
-			}
-			c.n++
-			if c.pageFull(w) {
-				if err := w.flushPage(c); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
+		return c.appendFlat(w, arr, from, to)
 	}
 	put, err := c.appender(c.leafArray(arr))
 	if err != nil {
@@ -269,7 +289,14 @@ func (c *column) appendRange(w *Writer, arr arrow.Array, from, to int) error {
 			return fmt.Errorf("row %d: %w", i, err)
 		}
 		for _, e := range c.entries {
-			c.pageBytes += put(e.value)
+			size, err := put(e.value)
+			if err != nil {
+				return fmt.Errorf("row %d: %w", i, err)
+			}
+			c.pageBytes += size
+			if e.value < 0 {
+				c.nulls++
+			}
 			if c.maxDef > 0 {
 				c.defs = append(c.defs, e.def)
 			}
@@ -287,10 +314,154 @@ func (c *column) appendRange(w *Writer, arr arrow.Array, from, to int) error {
 	return nil
 }
 
+// appendFlat is appendRange for a top-level column that is not a group.
+// Runs of rows without NULLs are copied in bulk, as many as fit in the page.
+func (c *column) appendFlat(w *Writer, arr arrow.Array, from, to int) error {
+	switch a := arr.(type) {
+	case *array.Int64:
+		return appendFixed(w, c, &c.i64, a.Int64Values(), arr, from, to)
+	case *array.Float64:
+		return appendFixed(w, c, &c.f64, a.Float64Values(), arr, from, to)
+	case *array.Date32:
+		return appendFixed(w, c, &c.i32, castSlice[arrow.Date32, int32](a.Date32Values()), arr, from, to)
+	case *array.Timestamp:
+		return appendFixed(w, c, &c.i64, castSlice[arrow.Timestamp, int64](a.TimestampValues()), arr, from, to)
+	case *array.Time64:
+		return appendFixed(w, c, &c.i64, castSlice[arrow.Time64, int64](a.Time64Values()), arr, from, to)
+	case *array.Decimal128:
+		vals := a.Values()
+		for i := from; i < to && c.width < decimal128Bytes; i++ {
+			if !a.IsNull(i) && !decimalFits(vals[i], c.width) {
+				return fmt.Errorf("row %d: decimal value %s does not fit in %d bytes", i, vals[i].BigInt(), c.width)
+			}
+		}
+		return appendFixed(w, c, &c.dec, vals, arr, from, to)
+	case *array.String, *array.LargeString, *array.Binary, *array.LargeBinary:
+		if offs, data, ok := byteOffsets(arr); ok && !(c.optional && arr.NullN() > 0) {
+			return c.appendBytesNoNulls(w, offs, data, from, to)
+		}
+	}
+	// Booleans, BIGNUMERIC and strings with NULLs: value by value.
+	put, err := c.appender(arr)
+	if err != nil {
+		return err
+	}
+	nulls := c.optional && arr.NullN() > 0
+	for i := from; i < to; i++ {
+		if nulls && arr.IsNull(i) {
+			c.pageBytes += nullBytes
+			c.nulls++
+			c.defs = append(c.defs, 0)
+		} else {
+			size, err := put(i)
+			if err != nil {
+				return fmt.Errorf("row %d: %w", i, err)
+			}
+			c.pageBytes += size
+			if c.optional {
+				c.defs = append(c.defs, 1)
+			}
+		}
+		c.n++
+		if c.pageFull(w) {
+			if err := w.flushPage(c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// appendFixed appends rows [from, to) of a flat fixed-width column whose
+// values are vals.
+func appendFixed[T any](w *Writer, c *column, dst *[]T, vals []T, arr arrow.Array, from, to int) error {
+	width := int64(c.width)
+	nulls := c.optional && arr.NullN() > 0
+	for i := from; i < to; {
+		if nulls {
+			// Up to the end of the page, value by value.
+			for ; i < to && !c.pageFull(w); i++ {
+				if arr.IsNull(i) {
+					c.pageBytes += nullBytes
+					c.nulls++
+					c.defs = append(c.defs, 0)
+				} else {
+					c.pageBytes += width
+					*dst = append(*dst, vals[i])
+					c.defs = append(c.defs, 1)
+				}
+				c.n++
+			}
+		} else {
+			// The rows that fill the page: the page is full after the
+			// first row that takes it to PageBytes or MaxPageValues.
+			k := to - i
+			room := (w.opts.PageBytes - c.pageBytes + width - 1) / width
+			k = int(min(int64(k), room, int64(MaxPageValues-c.n)))
+			*dst = append(*dst, vals[i:i+k]...)
+			if c.optional {
+				c.defs = appendRepeated(c.defs, 1, k)
+			}
+			c.n += k
+			c.pageBytes += int64(k) * width
+			i += k
+		}
+		if c.pageFull(w) {
+			if err := w.flushPage(c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// appendBytesNoNulls appends rows [from, to) of a flat string or binary
+// column without NULLs: the values of the rows that fit in the page are one
+// copy.
+func (c *column) appendBytesNoNulls(w *Writer, offs func(int) int, data []byte, from, to int) error {
+	for i := from; i < to; {
+		// Rows up to the first that takes the page to PageBytes or
+		// MaxPageValues.
+		j, size := i, c.pageBytes
+		for j < to && size < w.opts.PageBytes && c.n+(j-i) < MaxPageValues {
+			size += int64(offs(j+1)-offs(j)) + 4
+			j++
+		}
+		base := len(c.arena) - offs(i)
+		c.arena = append(c.arena, data[offs(i):offs(j)]...)
+		for k := i; k < j; k++ {
+			c.ends = append(c.ends, base+offs(k+1))
+		}
+		if c.optional {
+			c.defs = appendRepeated(c.defs, 1, j-i)
+		}
+		c.n += j - i
+		c.pageBytes = size
+		i = j
+		if c.pageFull(w) {
+			if err := w.flushPage(c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func appendRepeated(dst []int32, v int32, n int) []int32 {
+	dst = append(dst, make([]int32, n)...)
+	if v != 0 {
+		tail := dst[len(dst)-n:]
+		for i := range tail {
+			tail[i] = v
+		}
+	}
+	return dst
+}
+
 // appender returns the function that appends value i of the leaf array arr
-// (i < 0: an entry without a value) to the pending page's typed values and
-// returns its size estimate.
-func (c *column) appender(arr arrow.Array) (func(int) int64, error) {
+// (i < 0: an entry without a value, which appends nothing) to the pending
+// page's typed values and returns its size estimate.
+func (c *column) appender(arr arrow.Array) (func(int) (int64, error), error) {
 	switch a := arr.(type) {
 	case *array.Boolean:
 		return fixedAppender(c, &c.bools, a.Value), nil
@@ -305,7 +476,13 @@ func (c *column) appender(arr arrow.Array) (func(int) int64, error) {
 	case *array.Time64:
 		return fixedAppender(c, &c.i64, func(i int) int64 { return int64(a.Value(i)) }), nil
 	case *array.Decimal128:
-		return fixedAppender(c, &c.dec, a.Value), nil
+		put := fixedAppender(c, &c.dec, a.Value)
+		return func(i int) (int64, error) {
+			if i >= 0 && !decimalFits(a.Value(i), c.width) {
+				return 0, fmt.Errorf("decimal value %s does not fit in %d bytes", a.Value(i).BigInt(), c.width)
+			}
+			return put(i)
+		}, nil
 	case *array.MonthDayNanoInterval:
 		switch c.part {
 		case intervalMonths:
@@ -333,28 +510,26 @@ func (c *column) appender(arr arrow.Array) (func(int) int64, error) {
 }
 
 // fixedAppender appends fixed-width values; get reads value i of the array.
-func fixedAppender[T any](c *column, dst *[]T, get func(int) T) func(int) int64 {
+func fixedAppender[T any](c *column, dst *[]T, get func(int) T) func(int) (int64, error) {
 	width := int64(c.width)
-	return func(i int) int64 {
+	return func(i int) (int64, error) {
 		if i < 0 {
-			var zero T
-			*dst = append(*dst, zero)
-			return nullBytes
+			return nullBytes, nil
 		}
 		*dst = append(*dst, get(i))
-		return width
+		return width, nil
 	}
 }
 
 // bytesAppender appends variable-length values; put appends value i's bytes.
-func bytesAppender(c *column, arr arrow.Array, put func(int, []byte) []byte) func(int) int64 {
+func bytesAppender(c *column, arr arrow.Array, put func(int, []byte) []byte) func(int) (int64, error) {
 	size := c.sizer(arr)
-	return func(i int) int64 {
+	return func(i int) (int64, error) {
 		if i >= 0 {
 			c.arena = put(i, c.arena)
+			c.ends = append(c.ends, len(c.arena))
 		}
-		c.ends = append(c.ends, len(c.arena))
-		return size(i)
+		return size(i), nil
 	}
 }
 
@@ -362,138 +537,10 @@ func (c *column) pageFull(w *Writer) bool {
 	return c.pageBytes >= w.opts.PageBytes || c.n >= MaxPageValues
 }
 
-// buildTable turns the pending page into the library's columnar table
-// (values boxed as the library expects: bool, int32, int64, float64, string)
-// and folds the values into the row group's statistics.
-func (c *column) buildTable(w *Writer) (*layout.Table, error) {
-	n := c.n
-	if len(w.zeros) < n {
-		w.zeros = make([]int32, max(n, MaxPageValues))
-	}
-	vals := make([]interface{}, n)
-	valid := func(i int) bool { return c.maxDef == 0 || c.defs[i] == c.maxDef }
-	s := &c.stats
-	for i := 0; i < n; i++ {
-		if !valid(i) {
-			s.nulls++
-		}
-	}
-	switch c.store {
-	case storeBool:
-		for i, v := range c.bools[:n] {
-			if valid(i) {
-				vals[i] = v
-				s.addBool(v)
-			}
-		}
-	case storeInt32:
-		for i, v := range c.i32[:n] {
-			if valid(i) {
-				vals[i] = v
-				s.addInt(int64(v))
-			}
-		}
-	case storeInt64:
-		for i, v := range c.i64[:n] {
-			if valid(i) {
-				vals[i] = v
-				s.addInt(v)
-			}
-		}
-	case storeDouble:
-		for i, v := range c.f64[:n] {
-			if valid(i) {
-				vals[i] = v
-				s.addFloat(v)
-			}
-		}
-	case storeDecimal:
-		buf := make([]byte, 0, n*c.width)
-		for i, v := range c.dec[:n] {
-			if !valid(i) {
-				continue
-			}
-			var err error
-			if buf, err = appendDecimalBytes(buf, v, c.width); err != nil {
-				return nil, err
-			}
-			s.addDecimal(v)
-		}
-		all, at := string(buf), 0
-		for i := 0; i < n; i++ {
-			if valid(i) {
-				vals[i] = all[at : at+c.width]
-				at += c.width
-			}
-		}
-	case storeBytes:
-		// One copy of the page's bytes; values are substrings of it.
-		all, start := string(c.arena), 0
-		for i := 0; i < n; i++ {
-			end := c.ends[i]
-			if valid(i) {
-				v := all[start:end]
-				vals[i] = v
-				s.addString(v)
-			}
-			start = end
-		}
-	}
-
-	t := &layout.Table{
-		RepetitionType:     parquet.FieldRepetitionType_REQUIRED,
-		Path:               c.path,
-		MaxDefinitionLevel: c.maxDef,
-		MaxRepetitionLevel: c.maxRep,
-		Values:             vals,
-		DefinitionLevels:   w.zeros[:n],
-		RepetitionLevels:   w.zeros[:n],
-		Info:               c.plainTag,
-	}
-	t.Schema = w.pw.SchemaHandler.SchemaElements[c.elem]
-	if c.optional {
-		t.RepetitionType = parquet.FieldRepetitionType_OPTIONAL
-	}
-	if c.maxDef > 0 {
-		t.DefinitionLevels = c.defs[:n]
-	}
-	if c.maxRep > 0 {
-		t.RepetitionLevels = c.reps[:n]
-	}
-	if c.dictCapable && c.chooseDictionary(vals) {
-		t.Info = c.dictTag
-	}
-	return t, nil
-}
-
-// chooseDictionary decides whether this page is dictionary encoded. The
-// decision is taken on the row group's first page (a dictionary pays when
-// values repeat) and revoked for the rest of the row group once the
-// dictionary outgrows DictionaryBytesLimit. A row group never goes from plain
-// back to dictionary: the library writes the dictionary page only when the
-// chunk's first page is dictionary encoded.
-func (c *column) chooseDictionary(vals []interface{}) bool {
-	if c.dict == dictUndecided {
-		distinct := make(map[string]struct{})
-		nonNull := 0
-		for _, v := range vals {
-			if v != nil {
-				nonNull++
-				distinct[v.(string)] = struct{}{}
-			}
-		}
-		c.dict = dictOff
-		if nonNull > 0 && 2*len(distinct) <= nonNull {
-			c.dict = dictOn
-		}
-	}
-	return c.dict == dictOn
-}
-
-// afterPage resets the pending page once the library has encoded it, and
-// measures how much the page grew the column's dictionary.
-func (c *column) afterPage(w *Writer) {
+// resetPage empties the pending page once it has been encoded.
+func (c *column) resetPage() {
 	c.n = 0
+	c.nulls = 0
 	c.pageBytes = 0
 	c.defs = c.defs[:0]
 	c.reps = c.reps[:0]
@@ -504,29 +551,36 @@ func (c *column) afterPage(w *Writer) {
 	c.dec = c.dec[:0]
 	c.arena = c.arena[:0]
 	c.ends = c.ends[:0]
-	if c.dict != dictOn {
-		return
-	}
-	rec := w.pw.DictRecs[c.key]
-	if rec == nil {
-		return
-	}
-	for _, v := range rec.DictSlice[c.dictSeen:] {
-		c.dictBytes += int64(len(v.(string))) + 4
-	}
-	c.dictSeen = len(rec.DictSlice)
-	if c.dictBytes > w.dictLimit {
-		c.dict = dictOff
-	}
 }
 
-// resetRowGroup starts the statistics and the encoding decision afresh (the
-// library starts a new dictionary per row group).
+// resetRowGroup starts the pages, the dictionary, the statistics and the
+// encoding decision afresh once the row group is written.
 func (c *column) resetRowGroup() {
 	c.dict = dictUndecided
-	c.dictSeen = 0
-	c.dictBytes = 0
+	c.d.reset()
+	c.chunk.reset()
 	c.stats = chunkStats{}
+}
+
+// decimalFits reports whether v fits in width bytes of two's complement.
+func decimalFits(v decimal128.Num, width int) bool {
+	if width >= decimal128Bytes {
+		return true
+	}
+	var full [decimal128Bytes]byte
+	binary.BigEndian.PutUint64(full[:8], uint64(v.HighBits()))
+	binary.BigEndian.PutUint64(full[8:], v.LowBits())
+	cut := decimal128Bytes - width
+	sign := byte(0)
+	if v.Sign() < 0 {
+		sign = 0xff
+	}
+	for _, x := range full[:cut] {
+		if x != sign {
+			return false
+		}
+	}
+	return full[cut]&0x80 == sign&0x80
 }
 
 // appendDecimalBytes appends v as width bytes of big-endian two's complement,
@@ -647,6 +701,20 @@ func (s *chunkStats) addString(v string) {
 	}
 	if v > s.maxS {
 		s.maxS = v
+	}
+}
+
+// addBytes is addString without converting every value to a string.
+func (s *chunkStats) addBytes(v []byte) {
+	if !s.has {
+		s.minS, s.maxS, s.has = string(v), string(v), true
+		return
+	}
+	if string(v) < s.minS {
+		s.minS = string(v)
+	}
+	if string(v) > s.maxS {
+		s.maxS = string(v)
 	}
 }
 

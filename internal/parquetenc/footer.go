@@ -15,16 +15,17 @@ const parquetMagic = "PAR1"
 
 // writeFooter writes the file metadata, its length and the closing magic.
 //
-// It replaces the library's WriteStop, which writes column indexes whose
-// entries are misaligned for dictionary-encoded chunks (one entry per page
-// including the dictionary page), never mark all-NULL pages and, with the
-// page statistics omitted, carry empty bounds: readers that filter pages by
-// them (Trino/Athena, parquet-mr) could skip rows they must return. Page
-// indexes are optional, so none are written. This also does not depend on
-// WriteStop's handling of a file without rows (a known panic in some uses).
+// No page indexes are written: they are optional, and the library's
+// (WriteStop, not used) are misaligned for dictionary-encoded chunks.
 func (w *Writer) writeFooter() error {
-	f := w.pw.Footer
-	f.NumRows = w.rows // the library counted its placeholder objects instead
+	createdBy := CreatedBy
+	f := &parquet.FileMetaData{
+		Version:   1,
+		Schema:    w.schema,
+		NumRows:   w.rows,
+		RowGroups: w.groups,
+		CreatedBy: &createdBy,
+	}
 	if f.RowGroups == nil {
 		f.RowGroups = []*parquet.RowGroup{}
 	}

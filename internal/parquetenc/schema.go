@@ -4,11 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/xitongsys/parquet-go/common"
 	"github.com/xitongsys/parquet-go/parquet"
 )
 
@@ -16,15 +14,6 @@ const (
 	// rootName is the name of the parquet schema's root element (arrow's
 	// writer uses the same).
 	rootName = "schema"
-
-	// internalRoot and internalColumnPrefix name the schema elements while the
-	// library's schema handler is built: it derives its internal names with
-	// common.StringToVariableName, which can map two distinct column names
-	// (unicode, spaces, "a b" and "A32b") to the same key. Placeholders keep
-	// the keys unique; the exact names are put back before anything is
-	// written.
-	internalRoot         = "Root"
-	internalColumnPrefix = "C"
 
 	// extensionNameKey is the Arrow field metadata key under which BigQuery
 	// names its SQL type when the Arrow type alone is ambiguous.
@@ -55,6 +44,7 @@ const (
 	storeDouble                 // DOUBLE
 	storeBytes                  // BYTE_ARRAY
 	storeDecimal                // FIXED_LEN_BYTE_ARRAY from decimal128
+	numStorages
 )
 
 // intervalPart says which part of a month_day_nano_interval a leaf holds.
@@ -114,14 +104,12 @@ type field struct {
 type parquetSchema struct {
 	fields []*field                 // top-level columns, in record order
 	leaves []*column                // every leaf, in schema order: the order of column chunks
-	elems  []*parquet.SchemaElement // root first, depth first, with placeholder names
-	names  []string                 // the exact name of each element of elems
+	elems  []*parquet.SchemaElement // root first, depth first
 }
 
 // position is where a field lands in the parquet schema: under which group,
 // through which steps, at which levels.
 type position struct {
-	path    []string     // the library's internal path of the parent group (root first)
 	exact   []string     // exact names of the parent group's path (no root)
 	steps   []step       // groups from the top-level column down to the parent
 	def     int32        // definition level of the parent
@@ -131,11 +119,10 @@ type position struct {
 }
 
 // under returns the position of the sibling-th child of the group at p,
-// internal and exact being that group's own names and s the step into it
-// (nil for LIST's repeated group, which is not a step of its own).
-func (p position) under(internal, exact string, s *step, def, rep int32, sibling int) position {
+// exact being that group's own name and s the step into it (nil for LIST's
+// repeated group, which is not a step of its own).
+func (p position) under(exact string, s *step, def, rep int32, sibling int) position {
 	c := position{
-		path:    append(slices.Clip(p.path), internal),
 		exact:   append(slices.Clip(p.exact), exact),
 		steps:   slices.Clip(p.steps),
 		def:     def,
@@ -149,8 +136,7 @@ func (p position) under(internal, exact string, s *step, def, rep int32, sibling
 }
 
 // buildSchema maps an Arrow schema to parquet leaf columns and the flat list
-// of schema elements (root first, depth first) that the library's schema
-// handler takes.
+// of schema elements (root first, depth first) of the footer.
 func buildSchema(s *arrow.Schema) (*parquetSchema, error) {
 	if s == nil || s.NumFields() == 0 {
 		return nil, errors.New("parquetenc: schema has no columns")
@@ -158,15 +144,14 @@ func buildSchema(s *arrow.Schema) (*parquetSchema, error) {
 	fields := s.Fields()
 	numChildren := int32(len(fields))
 	ps := &parquetSchema{
-		elems: []*parquet.SchemaElement{{Name: internalRoot, NumChildren: &numChildren}},
-		names: []string{rootName},
+		elems: []*parquet.SchemaElement{{Name: rootName, NumChildren: &numChildren}},
 	}
 	if err := checkNames(fields); err != nil {
 		return nil, fmt.Errorf("parquetenc: %w", err)
 	}
 	for i, f := range fields {
 		before := len(ps.leaves)
-		at := position{path: []string{internalRoot}, sibling: i}
+		at := position{sibling: i}
 		if err := ps.add(f, f.Name, at); err != nil {
 			return nil, fmt.Errorf("parquetenc: column %q (%s): %w", f.Name, f.Type, err)
 		}
@@ -194,11 +179,8 @@ func checkNames(fields []arrow.Field) error {
 }
 
 // add appends the schema elements of field f, named exact in the file, and
-// its leaf columns, at position at. Every element gets a placeholder name
-// unique among its siblings (see internalColumnPrefix).
+// its leaf columns, at position at.
 func (ps *parquetSchema) add(f arrow.Field, exact string, at position) error {
-	internal := internalColumnPrefix + strconv.Itoa(at.sibling)
-	path := append(slices.Clip(at.path), internal)
 	exactPath := append(slices.Clip(at.exact), exact)
 	dotted := strings.Join(exactPath, ".")
 	rep := parquet.FieldRepetitionType_REQUIRED
@@ -207,9 +189,8 @@ func (ps *parquetSchema) add(f arrow.Field, exact string, at position) error {
 		rep = parquet.FieldRepetitionType_OPTIONAL
 		def++
 	}
-	elem := &parquet.SchemaElement{Name: internal, RepetitionType: &rep}
+	elem := &parquet.SchemaElement{Name: exact, RepetitionType: &rep}
 	ps.elems = append(ps.elems, elem)
-	ps.names = append(ps.names, exact)
 
 	switch t := f.Type.(type) {
 	case *arrow.StructType:
@@ -224,7 +205,7 @@ func (ps *parquetSchema) add(f arrow.Field, exact string, at position) error {
 		elem.NumChildren = &n
 		for k, cf := range t.Fields() {
 			s := &step{kind: stepStruct, optional: f.Nullable, field: k, name: dotted}
-			if err := ps.add(cf, cf.Name, at.under(internal, exact, s, def, at.rep, k)); err != nil {
+			if err := ps.add(cf, cf.Name, at.under(exact, s, def, at.rep, k)); err != nil {
 				return err
 			}
 		}
@@ -241,14 +222,12 @@ func (ps *parquetSchema) add(f arrow.Field, exact string, at position) error {
 		elem.ConvertedType = &lt
 		elem.LogicalType = &parquet.LogicalType{LIST: parquet.NewListType()}
 		repeated := parquet.FieldRepetitionType_REPEATED
-		listInternal := internalColumnPrefix + "0"
-		ps.elems = append(ps.elems, &parquet.SchemaElement{Name: listInternal, RepetitionType: &repeated, NumChildren: &one})
-		ps.names = append(ps.names, listRepeatedName)
+		ps.elems = append(ps.elems, &parquet.SchemaElement{Name: listRepeatedName, RepetitionType: &repeated, NumChildren: &one})
 		// The repeated group adds one definition level (the list has an
 		// element) and one repetition level.
 		s := &step{kind: stepList, optional: f.Nullable, rep: at.rep + 1, name: dotted}
-		list := at.under(internal, exact, s, def+1, at.rep+1, 0)
-		return ps.add(t.(arrow.ListLikeType).ElemField(), listElementName, list.under(listInternal, listRepeatedName, nil, def+1, at.rep+1, 0))
+		list := at.under(exact, s, def+1, at.rep+1, 0)
+		return ps.add(t.(arrow.ListLikeType).ElemField(), listElementName, list.under(listRepeatedName, nil, def+1, at.rep+1, 0))
 	case *arrow.MonthDayNanoIntervalType:
 		// INTERVAL: a group of its three exact integer parts (docs/types.md
 		// explains why not parquet's INTERVAL, which holds no nanoseconds
@@ -265,7 +244,7 @@ func (ps *parquetSchema) add(f arrow.Field, exact string, at position) error {
 			{intervalDaysName, intervalDays, arrow.PrimitiveTypes.Int32},
 			{intervalNanosecondsName, intervalNanoseconds, arrow.PrimitiveTypes.Int64},
 		} {
-			pos := at.under(internal, exact, s, def, at.rep, k)
+			pos := at.under(exact, s, def, at.rep, k)
 			pos.part = part.part
 			if err := ps.add(arrow.Field{Name: part.name, Type: part.typ}, part.name, pos); err != nil {
 				return err
@@ -287,12 +266,13 @@ func (ps *parquetSchema) add(f arrow.Field, exact string, at position) error {
 		steps:        at.steps,
 		part:         at.part,
 		elem:         len(ps.elems) - 1,
-		path:         path,
-		key:          common.PathToStr(path),
 	}
 	if err := setLeafType(c, elem, f); err != nil {
 		return inField(exactPath, err)
 	}
+	c.ptype = *elem.Type
+	// Booleans are one bit each: a dictionary cannot make them smaller.
+	c.dictCapable = c.store != storeBool
 	ps.leaves = append(ps.leaves, c)
 	return nil
 }
@@ -332,7 +312,7 @@ func setLeafType(c *column, elem *parquet.SchemaElement, f arrow.Field) error {
 		c.store, c.width = storeDouble, 8
 	case *arrow.StringType, *arrow.LargeStringType:
 		setType(parquet.Type_BYTE_ARRAY)
-		c.store, c.dictCapable = storeBytes, true
+		c.store = storeBytes
 		if ext, _ := fieldExtension(f); ext == bigQueryJSON {
 			setConverted(parquet.ConvertedType_JSON)
 			elem.LogicalType = &parquet.LogicalType{JSON: parquet.NewJsonType()}
@@ -343,7 +323,7 @@ func setLeafType(c *column, elem *parquet.SchemaElement, f arrow.Field) error {
 		}
 	case *arrow.BinaryType, *arrow.LargeBinaryType:
 		setType(parquet.Type_BYTE_ARRAY)
-		c.store, c.dictCapable = storeBytes, true
+		c.store = storeBytes
 	case *arrow.Decimal128Type:
 		n := decimalBytesForPrecision(t.Precision)
 		setType(parquet.Type_FIXED_LEN_BYTE_ARRAY)

@@ -1,22 +1,22 @@
 // Package parquetenc encodes the Arrow record batches that BigQuery's Storage
 // Read API returns into one standard parquet file (magic PAR1) whose column
-// chunks are GZIP-compressed, using github.com/xitongsys/parquet-go.
+// chunks are GZIP-compressed, in the parquet format's own structures as
+// github.com/xitongsys/parquet-go defines them (its thrift types).
 //
 // Every BigQuery type is written exactly; docs/types.md has the type matrix.
 // RECORD columns become parquet groups and REPEATED columns the standard
 // 3-level LIST, at any depth; INTERVAL becomes a group of its three integer
 // parts and RANGE a group {start, end}.
 //
-// The library is used for what it does well (page encoding, dictionaries,
-// compression, row-group layout) and bypassed where it is slow or wrong:
-// values and their definition and repetition levels are computed column by
-// column straight from the Arrow arrays (no reflection, no per-row Go
-// values), row-group and page boundaries are decided here from the row
-// values alone (so a file does not depend on how rows were split into
-// batches), chunk statistics are computed here (the library miscounts nulls
-// and lets NaN into bounds), and the footer is written here (the library's
-// WriteStop writes page indexes that are misaligned for dictionary chunks).
-// The Writer recovers the library's panics into errors.
+// The library's row path (reflection, values boxed in interfaces, its page
+// and row-group writer) is bypassed: values and their definition and
+// repetition levels are computed column by column straight from the Arrow
+// arrays into typed buffers; pages are encoded from those buffers (PLAIN or
+// dictionary indices bit-packed at the dictionary's width, levels in
+// RLE/bit-packed hybrid runs) and gzipped with one reused compressor;
+// row-group and page boundaries are decided here from the row values alone
+// (so a file does not depend on how rows were split into batches); chunk
+// statistics and the footer are written here.
 package parquetenc
 
 import (
@@ -26,15 +26,12 @@ import (
 	"math"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/xitongsys/parquet-go/layout"
 	"github.com/xitongsys/parquet-go/parquet"
-	"github.com/xitongsys/parquet-go/schema"
-	"github.com/xitongsys/parquet-go/writer"
 )
 
 const (
 	// DefaultRowGroupBytes is the default estimated uncompressed size of a row
-	// group. The library keeps a whole row group in memory (as compressed
+	// group. A writer keeps a whole row group in memory (as compressed
 	// pages), so this bounds memory per writer; 32 MiB keeps row groups large
 	// enough for readers to skip and scan efficiently.
 	DefaultRowGroupBytes int64 = 32 << 20
@@ -45,10 +42,9 @@ const (
 	DefaultPageBytes int64 = 1 << 20
 
 	// MaxPageValues caps the number of values in one page whatever their size,
-	// so that a page of tiny values (NULLs, booleans) does not turn into
-	// millions of boxed values in the library's []interface{} tables. Pages
-	// hold whole rows, so one row whose array has more elements makes one
-	// larger page.
+	// so that a page of tiny values (NULLs, booleans) stays a page of
+	// reasonable length for readers. Pages hold whole rows, so one row whose
+	// array has more elements makes one larger page.
 	MaxPageValues = 128 << 10
 
 	// DictionaryBytesLimit is the dictionary size per column chunk above which
@@ -79,7 +75,7 @@ const (
 	minSizeScanRows = 128
 
 	// maxPageBytes bounds Options.PageBytes: page sizes are int32 in the
-	// parquet format and the library.
+	// parquet format.
 	maxPageBytes int64 = 1 << 30
 )
 
@@ -113,20 +109,11 @@ func resolveOptions(o Options) (Options, error) {
 type Writer struct {
 	opts   Options
 	out    *countingWriter
-	pw     *writer.ParquetWriter
 	fields []*field  // top-level columns, in record order
 	cols   []*column // leaf columns, in schema order (the order of column chunks)
-
-	// marshalOut holds the tables handed to the library by the next Flush,
-	// through pw.MarshalFunc.
-	marshalOut map[string]*layout.Table
-	// oneObject is what pw.Objs is set to before a Flush that must encode
-	// marshalOut: the library only calls MarshalFunc when it has objects.
-	oneObject []interface{}
-	// zeros backs the levels of columns that have none (repetition levels of
-	// columns outside lists, definition levels of REQUIRED columns outside
-	// OPTIONAL groups); the library only reads them.
-	zeros []int32
+	schema []*parquet.SchemaElement
+	groups []*parquet.RowGroup // written so far
+	enc    *pageEncoder
 	// rowSizes is scratch space for Append's per-row size estimates.
 	rowSizes []int64
 
@@ -158,74 +145,13 @@ func NewWriter(w io.Writer, schema *arrow.Schema, opts Options) (*Writer, error)
 		out:       &countingWriter{w: w},
 		fields:    ps.fields,
 		cols:      ps.leaves,
-		oneObject: []interface{}{struct{}{}},
+		schema:    ps.elems,
 		dictLimit: DictionaryBytesLimit,
 	}
-	if err := enc.newParquetWriter(ps); err != nil {
-		return nil, err
+	if _, err := enc.out.Write([]byte(parquetMagic)); err != nil {
+		return nil, fmt.Errorf("parquetenc: writing the parquet header: %w", err)
 	}
 	return enc, nil
-}
-
-func (w *Writer) newParquetWriter(ps *parquetSchema) (err error) {
-	defer recoverInto(&err, "creating the parquet writer")
-	// One goroutine: the library would only split pw.Objs, which we keep at
-	// one placeholder object per Flush.
-	pw, err := writer.NewParquetWriterFromWriter(w.out, nil, 1)
-	if err != nil {
-		return fmt.Errorf("parquetenc: writing the parquet header: %w", err)
-	}
-	elems := ps.elems
-	sh := schema.NewSchemaHandlerFromSchemaList(elems)
-	// The handler derived its internal names and page-map keys from the
-	// placeholder names (see buildSchema); from here on the elements carry the
-	// exact names (columns, RECORD fields, LIST's list and element) that go
-	// into the footer, at every nesting level.
-	for i, e := range elems {
-		e.Name = ps.names[i]
-		sh.Infos[i].ExName = ps.names[i]
-	}
-	for _, c := range w.cols {
-		tag := sh.Infos[c.elem]
-		if c.dictCapable {
-			tag.Encoding = parquet.Encoding_PLAIN_DICTIONARY
-		}
-		tag.OmitStats = true
-		c.dictTag = tag
-		plain := *tag
-		plain.Encoding = parquet.Encoding_PLAIN
-		c.plainTag = &plain
-		if got := sh.IndexMap[int32(c.elem)]; got != c.key {
-			return fmt.Errorf("parquetenc: column %q: schema handler path %q, want %q", c.name, got, c.key)
-		}
-	}
-	if got := len(sh.ValueColumns); got != len(w.cols) {
-		return fmt.Errorf("parquetenc: internal error: schema handler has %d leaves, want %d", got, len(w.cols))
-	}
-	pw.SchemaHandler = sh
-	pw.Footer.Schema = elems
-	createdBy := CreatedBy
-	pw.Footer.CreatedBy = &createdBy
-	pw.CompressionType = parquet.CompressionCodec_GZIP
-	// Page and row-group boundaries are decided by this package from its own
-	// estimates (so they depend only on the values): the library must put each
-	// table it is given into one page and never close a row group by itself.
-	pw.PageSize = math.MaxInt32
-	pw.RowGroupSize = math.MaxInt64
-	pw.MarshalFunc = w.marshal
-	w.pw = pw
-	return nil
-}
-
-// marshal is the library's MarshalFunc: the tables were already built, column
-// by column, from the Arrow arrays.
-func (w *Writer) marshal(_ []interface{}, _ *schema.SchemaHandler) (*map[string]*layout.Table, error) {
-	out := w.marshalOut
-	w.marshalOut = nil
-	if out == nil {
-		return nil, errors.New("parquetenc: internal error: nothing to marshal")
-	}
-	return &out, nil
 }
 
 // Append encodes rows [from, rec.NumRows()) of rec, but stops right after a
@@ -258,6 +184,14 @@ func (w *Writer) Append(rec arrow.RecordBatch, from int64) (consumed int64, flus
 	}()
 	defer recoverInto(&err, "encoding a record batch")
 
+	if w.enc == nil {
+		// Buffers are taken at the first rows, not in NewWriter: a writer
+		// made only to check a schema takes none.
+		w.enc = getPageEncoder()
+		for _, c := range w.cols {
+			c.takeBuffers()
+		}
+	}
 	end, full := w.rowGroupEnd(rec, from)
 	for i, f := range w.fields {
 		for _, c := range f.leaves {
@@ -332,58 +266,47 @@ func (w *Writer) rowGroupEnd(rec arrow.RecordBatch, from int64) (end int64, full
 }
 
 // flushPage encodes the pending values of one column into a compressed page
-// kept by the library until the row group is flushed.
+// kept until the row group is written.
 func (w *Writer) flushPage(c *column) error {
-	t, err := c.buildTable(w)
-	if err != nil {
-		return err
-	}
-	if err := w.encodeTables(map[string]*layout.Table{c.key: t}); err != nil {
+	if err := w.encodePage(c); err != nil {
 		return fmt.Errorf("parquetenc: column %q: %w", c.name, err)
 	}
-	c.afterPage(w)
+	c.resetPage()
 	return nil
 }
 
-// encodeTables has the library turn tables into compressed pages.
-func (w *Writer) encodeTables(tables map[string]*layout.Table) (err error) {
-	defer recoverInto(&err, "encoding pages")
-	w.marshalOut = tables
-	// The library marshals pw.Objs only; one placeholder makes it call
-	// w.marshal once. It counts that object as a row in pw.NumRows and
-	// Footer.NumRows: both are overwritten with the real counts when the row
-	// group and the footer are written.
-	w.pw.Objs = w.oneObject
-	return w.pw.Flush(false)
-}
-
-// flushRowGroup encodes every pending page and writes the row group to w.
-func (w *Writer) flushRowGroup() (err error) {
+// flushRowGroup encodes every pending page and writes the row group to w:
+// each column chunk is its dictionary page, if any, then its data pages.
+func (w *Writer) flushRowGroup() error {
 	if w.groupRows == 0 {
 		return nil
 	}
-	tables := make(map[string]*layout.Table, len(w.cols))
 	for _, c := range w.cols {
-		if c.n == 0 {
-			continue
+		if c.n > 0 {
+			if err := w.flushPage(c); err != nil {
+				return err
+			}
 		}
-		t, err := c.buildTable(w)
+	}
+	start := w.out.n
+	rg := &parquet.RowGroup{NumRows: w.groupRows, FileOffset: &start}
+	if len(w.groups) <= math.MaxInt16 {
+		ordinal := int16(len(w.groups))
+		rg.Ordinal = &ordinal
+	}
+	var total, compressed int64
+	for _, c := range w.cols {
+		cc, err := w.writeChunk(c)
 		if err != nil {
 			return fmt.Errorf("parquetenc: column %q: %w", c.name, err)
 		}
-		tables[c.key] = t
+		rg.Columns = append(rg.Columns, cc)
+		total += cc.MetaData.TotalUncompressedSize
+		compressed += cc.MetaData.TotalCompressedSize
 	}
-	if len(tables) > 0 {
-		if err := w.encodeTables(tables); err != nil {
-			return err
-		}
-		for _, c := range w.cols {
-			c.afterPage(w)
-		}
-	}
-	if err := w.writeRowGroup(); err != nil {
-		return err
-	}
+	rg.TotalByteSize = total
+	rg.TotalCompressedSize = &compressed
+	w.groups = append(w.groups, rg)
 	for _, c := range w.cols {
 		c.resetRowGroup()
 	}
@@ -392,61 +315,40 @@ func (w *Writer) flushRowGroup() (err error) {
 	return nil
 }
 
-// writeRowGroup has the library write the buffered pages as one row group,
-// then fixes the row group's metadata.
-func (w *Writer) writeRowGroup() (err error) {
-	defer recoverInto(&err, "writing a row group")
-	pw := w.pw
-	for _, pages := range pw.PagesMapBuf {
-		for _, p := range pages {
-			// Pages carry no statistics (OmitStats): the library's page null
-			// counts are wrong. But for dictionary chunks it reads OmitStats
-			// from the dictionary page it creates itself (always false) and
-			// dereferences every data page's NullCount.
-			if p.NullCount == nil {
-				p.NullCount = new(int64)
-			}
+// writeChunk writes c's column chunk of the open row group and returns its
+// metadata.
+func (w *Writer) writeChunk(c *column) (*parquet.ColumnChunk, error) {
+	ch := &c.chunk
+	start := w.out.n
+	md := &parquet.ColumnMetaData{
+		Type:           c.ptype,
+		Encodings:      []parquet.Encoding{parquet.Encoding_PLAIN, parquet.Encoding_RLE},
+		PathInSchema:   c.pathInSchema,
+		Codec:          parquet.CompressionCodec_GZIP,
+		NumValues:      ch.numValues,
+		DataPageOffset: start,
+		Statistics:     c.stats.encode(c),
+	}
+	var dictBytes, dictUncompressed int64
+	if ch.dictPages {
+		md.Encodings = append(md.Encodings, parquet.Encoding_PLAIN_DICTIONARY)
+		page, uncompressed, err := w.dictionaryPage(c)
+		if err != nil {
+			return nil, err
 		}
+		if _, err := w.out.Write(page); err != nil {
+			return nil, fmt.Errorf("writing a row group: %w", err)
+		}
+		md.DictionaryPageOffset = &start
+		md.DataPageOffset = w.out.n
+		dictBytes, dictUncompressed = int64(len(page)), uncompressed
 	}
-	before := len(pw.Footer.RowGroups)
-	pw.Objs = pw.Objs[:0]
-	if err := pw.Flush(true); err != nil {
-		return fmt.Errorf("parquetenc: writing a row group: %w", err)
+	if err := ch.buf.writeTo(w.out); err != nil {
+		return nil, fmt.Errorf("writing a row group: %w", err)
 	}
-	// The library also builds page indexes, which this package does not write
-	// (see writeFooter): drop them instead of keeping them for the whole file.
-	pw.ColumnIndexes = pw.ColumnIndexes[:0]
-	pw.OffsetIndexes = pw.OffsetIndexes[:0]
-	pw.NumRows = 0
-	if len(pw.Footer.RowGroups) != before+1 {
-		return errors.New("parquetenc: internal error: the library wrote no row group")
-	}
-	rg := pw.Footer.RowGroups[before]
-	if len(rg.Columns) != len(w.cols) {
-		return fmt.Errorf("parquetenc: internal error: row group has %d column chunks, schema has %d columns", len(rg.Columns), len(w.cols))
-	}
-	rg.NumRows = w.groupRows
-	ordinal := int16(before)
-	if before <= math.MaxInt16 {
-		rg.Ordinal = &ordinal
-	}
-	var compressed int64
-	for i, cc := range rg.Columns {
-		c := w.cols[i]
-		md := cc.MetaData
-		// The library records paths with its internal root and column names
-		// and renames them only in WriteStop, which is not used.
-		md.PathInSchema = c.pathInSchema
-		md.Statistics = c.stats.encode(c)
-		compressed += md.TotalCompressedSize
-	}
-	start := rg.Columns[0].MetaData.DataPageOffset
-	if off := rg.Columns[0].MetaData.DictionaryPageOffset; off != nil && *off < start {
-		start = *off
-	}
-	rg.FileOffset = &start
-	rg.TotalCompressedSize = &compressed
-	return nil
+	md.TotalCompressedSize = dictBytes + int64(ch.buf.n)
+	md.TotalUncompressedSize = dictUncompressed + ch.uncompressed
+	return &parquet.ColumnChunk{FileOffset: start, MetaData: md}, nil
 }
 
 // Close flushes the last row group and writes the footer. It is valid with 0
@@ -472,6 +374,16 @@ func (w *Writer) Close() (err error) {
 		return err
 	}
 	w.closed = true
+	if w.enc != nil {
+		// In reverse: the next writer takes them back in column order, so
+		// each column tends to get the buffers of the same column, grown to
+		// its size.
+		for i := len(w.cols) - 1; i >= 0; i-- {
+			w.cols[i].releaseBuffers()
+		}
+		putPageEncoder(w.enc)
+		w.enc = nil
+	}
 	return nil
 }
 
@@ -495,8 +407,8 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// recoverInto turns a panic (the library panics on some malformed input
-// instead of returning errors) into an error describing what was being done.
+// recoverInto turns a panic (an Arrow array that does not match its type,
+// an internal error) into an error describing what was being done.
 func recoverInto(err *error, doing string) {
 	if r := recover(); r != nil {
 		if e, ok := r.(error); ok {

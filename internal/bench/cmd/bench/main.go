@@ -3,6 +3,7 @@
 //
 //	go run ./internal/bench/cmd/bench           # full run, a few minutes on 2 cores
 //	go run ./internal/bench/cmd/bench --quick   # smoke run, seconds
+//	go run ./internal/bench/cmd/bench --flat-max=1GiB --exports=2   # skip the 10 GiB table, at most 2 exports at once
 //
 // The upload measurements start a local MinIO from the binaries `make tools` builds; without
 // them (or with --no-minio) they are reported as not run and peak RSS is measured with a
@@ -20,6 +21,7 @@ import (
 
 	"github.com/dreamdata/destination-aws-s3/internal/bench"
 	"github.com/dreamdata/destination-aws-s3/internal/devstack"
+	"github.com/dreamdata/destination-aws-s3/internal/settings"
 )
 
 func main() {
@@ -27,6 +29,8 @@ func main() {
 	noMinIO := flag.Bool("no-minio", false, "skip the upload measurements")
 	bin := flag.String("bin", devstack.DefaultBinDir(), "directory with the minio binary")
 	tmp := flag.String("temp-dir", "", "where shards are staged and MinIO keeps its data (default: the system's)")
+	flatMax := flag.String("flat-max", "", "largest table of the export rows/s series 10MiB, 100MiB, 1GiB, 10GiB (default: all of it; e.g. 1GiB)")
+	exports := flag.Int("exports", 0, "most table exports at once for the worker peak-RSS rows, measured at 1, 2, 4, … and this (default: 2 × GOMAXPROCS, the worker's derived --max-table-exports on its cores)")
 	child := flag.String(bench.ChildFlag, "", "internal: run one export for a peak-RSS measurement")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -42,6 +46,23 @@ func main() {
 	cfg := bench.FullConfig()
 	if *quick {
 		cfg = bench.QuickConfig()
+	}
+	if *flatMax != "" {
+		limit, err := settings.ParseBytes(*flatMax)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: --flat-max:", err)
+			os.Exit(2)
+		}
+		var sizes []int64
+		for _, s := range cfg.FlatSizes {
+			if s <= limit {
+				sizes = append(sizes, s)
+			}
+		}
+		cfg.FlatSizes = sizes
+	}
+	if *exports > 0 {
+		cfg.Concurrent = bench.ConcurrencyLevels(*exports)
 	}
 	cfg.MinIO = !*noMinIO
 	cfg.BinDir = *bin
