@@ -3,11 +3,11 @@ package main
 import (
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/dreamdata/destination-aws-s3/internal/humanize"
 	"github.com/dreamdata/destination-aws-s3/internal/schedules"
 	"github.com/dreamdata/destination-aws-s3/workflows"
 )
@@ -80,14 +80,14 @@ func writeProgress(w io.Writer, id string, running bool, p workflows.Progress, l
 	known := true // every table's row count is known: the total has a percentage
 	for _, n := range sortedKeys(p.Tables) {
 		t := p.Tables[n]
-		r, shown := t.Rows, thousands(t.Rows)
+		r, shown := t.Rows, humanize.Count(t.Rows)
 		switch l, ok := live[n]; {
 		case t.State == workflows.StateDone:
 			expected += t.Rows
 		case ok && t.State == workflows.StateExporting:
-			r, shown = l.Rows, thousands(l.Rows)
+			r, shown = l.Rows, humanize.Count(l.Rows)
 			if l.Estimated > 0 {
-				shown += fmt.Sprintf(" of ~%s (%d%%)", thousands(l.Estimated), percent(l.Rows, l.Estimated))
+				shown += fmt.Sprintf(" of ~%s (%d%%)", humanize.Count(l.Estimated), percent(l.Rows, l.Estimated))
 				expected += l.Estimated
 			} else {
 				known = false
@@ -103,9 +103,9 @@ func writeProgress(w io.Writer, id string, running bool, p workflows.Progress, l
 		}
 	}
 	if len(p.Tables) > 1 {
-		total := thousands(rows)
+		total := humanize.Count(rows)
 		if known && expected > 0 && done < len(p.Tables) {
-			total += fmt.Sprintf(" of ~%s (%d%%)", thousands(expected), percent(rows, expected))
+			total += fmt.Sprintf(" of ~%s (%d%%)", humanize.Count(expected), percent(rows, expected))
 		}
 		fmt.Fprintf(tw, "TOTAL\t%d/%d done (%d%%)\t%d\t%s\t\n", done, len(p.Tables), done*100/len(p.Tables), files, total)
 	}
@@ -181,24 +181,6 @@ func withTable(table, msg string) string {
 		return msg
 	}
 	return "table " + table + ": " + msg
-}
-
-// thousands formats a count with thousands separators: 1,234,567.
-func thousands(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
 }
 
 // plural is "1 file" or "3 files".

@@ -367,14 +367,6 @@ func TestTables(t *testing.T) {
 	}
 }
 
-func TestThousands(t *testing.T) {
-	for in, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 1234567: "1,234,567", -4200: "-4,200"} {
-		if got := thousands(in); got != want {
-			t.Errorf("%d: %s, want %s", in, got, want)
-		}
-	}
-}
-
 func TestSyncReport(t *testing.T) {
 	o := schedules.Options{Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP, CatchupWindow: time.Hour, Jitter: 10 * time.Minute, TaskQueue: "q"}
 	rep := schedules.Report{DryRun: true, Results: []schedules.Result{

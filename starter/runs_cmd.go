@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/dreamdata/destination-aws-s3/internal/humanize"
 	"github.com/dreamdata/destination-aws-s3/internal/schedules"
 	"github.com/dreamdata/destination-aws-s3/internal/settings"
 	"github.com/dreamdata/destination-aws-s3/workflows"
@@ -105,7 +106,7 @@ func (a *app) follow(ctx context.Context, cl client.Client, account, id string, 
 			if t.Passes > 1 {
 				pass = fmt.Sprintf(", pass %d", t.Passes)
 			}
-			fmt.Fprintf(a.out, "table %s done: %s, %s rows%s (%d/%d tables)\n", name, plural(t.Files, "file"), thousands(t.Rows), pass, n, len(p.Tables))
+			fmt.Fprintf(a.out, "table %s done: %s, %s rows%s (%d/%d tables)\n", name, plural(t.Files, "file"), humanize.Count(t.Rows), pass, n, len(p.Tables))
 		}
 	}
 	tick := time.NewTicker(pollEvery)
@@ -121,7 +122,7 @@ func (a *app) follow(ctx context.Context, cl client.Client, account, id string, 
 			for _, name := range sortedKeys(o.res.Tables) {
 				if printed[name] == 0 {
 					t := o.res.Tables[name]
-					fmt.Fprintf(a.out, "table %s done: %s, %s rows\n", name, plural(t.TotalFileCount, "file"), thousands(t.RowCount))
+					fmt.Fprintf(a.out, "table %s done: %s, %s rows\n", name, plural(t.TotalFileCount, "file"), humanize.Count(t.RowCount))
 				}
 			}
 			out, _ := json.MarshalIndent(o.res, "", "  ")

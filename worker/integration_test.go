@@ -18,12 +18,10 @@ import (
 	"testing"
 	"time"
 
-	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/dreamdata/destination-aws-s3/internal/metrics"
 	"github.com/dreamdata/destination-aws-s3/internal/temporalconn"
@@ -52,36 +50,6 @@ func greetWorkflow(ctx workflow.Context, name string) (string, error) {
 	return out, err
 }
 
-type otlpReceiver struct {
-	mu    sync.Mutex
-	spans map[string]bool
-}
-
-func (r *otlpReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	if req.Method != http.MethodPost || req.URL.Path != "/v1/traces" {
-		http.NotFound(w, req)
-		return
-	}
-	body, _ := io.ReadAll(req.Body)
-	var msg coltrace.ExportTraceServiceRequest
-	if err := proto.Unmarshal(body, &msg); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	r.mu.Lock()
-	for _, rs := range msg.ResourceSpans {
-		for _, ss := range rs.ScopeSpans {
-			for _, s := range ss.Spans {
-				r.spans[s.Name] = true
-			}
-		}
-	}
-	r.mu.Unlock()
-	out, _ := proto.Marshal(&coltrace.ExportTraceServiceResponse{})
-	w.Header().Set("Content-Type", "application/x-protobuf")
-	_, _ = w.Write(out)
-}
-
 // A worker built the way main builds it runs a workflow over mTLS against a real Temporal
 // server, serves the SDK's metrics under the dashboards' names and sends its spans to OTLP.
 func TestSDKWorkerOverMutualTLSWithMetricsAndTracing(t *testing.T) {
@@ -90,7 +58,7 @@ func TestSDKWorkerOverMutualTLSWithMetricsAndTracing(t *testing.T) {
 	for k, v := range mtlsEnv(pki, proxy) {
 		t.Setenv(k, v)
 	}
-	rcv := &otlpReceiver{spans: map[string]bool{}}
+	rcv := conntest.NewOTLPReceiver()
 	otlp := httptest.NewServer(rcv)
 	defer otlp.Close()
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.URL)
@@ -161,13 +129,11 @@ func TestSDKWorkerOverMutualTLSWithMetricsAndTracing(t *testing.T) {
 	if len(regErrs) > 0 {
 		t.Errorf("SDK metrics dropped: %v", regErrs)
 	}
-	rcv.mu.Lock()
 	for _, want := range []string{"StartWorkflow:greetWorkflow", "RunWorkflow:greetWorkflow", "RunActivity:greet"} {
-		if !rcv.spans[want] {
-			t.Errorf("span %s did not arrive: %v", want, rcv.spans)
+		if !rcv.Span(want) {
+			t.Errorf("span %s did not arrive: %v", want, rcv.Spans())
 		}
 	}
-	rcv.mu.Unlock()
 
 	// Without its client certificate the proxy refuses the client.
 	t.Setenv("TEMPORAL_TLS_CLIENT_CERT_PATH", "")

@@ -47,6 +47,7 @@ import (
 
 	"github.com/dreamdata/destination-aws-s3/internal/devstack"
 	"github.com/dreamdata/destination-aws-s3/internal/devstack/faults3"
+	"github.com/dreamdata/destination-aws-s3/internal/humanize"
 	"github.com/dreamdata/destination-aws-s3/workflows"
 )
 
@@ -1301,7 +1302,7 @@ func (c *campaign) printSummary(s *Summary) {
 	}
 	fmt.Fprintf(w, "\n%-52s %6d\n%-52s %6d\n%-52s %6d\n", "dumps complete", s.DumpsComplete, "dumps failed", s.DumpsFailed,
 		"dumps not complete by their deadline", s.DumpsTimedOut)
-	fmt.Fprintf(w, "%-52s %6s\n%-52s %6d\n", "rows verified (DuckDB vs source)", commas(s.Rows), "objects verified", s.Objects)
+	fmt.Fprintf(w, "%-52s %6s\n%-52s %6d\n", "rows verified (DuckDB vs source)", humanize.Count(s.Rows), "objects verified", s.Objects)
 	fmt.Fprintf(w, "%-52s %6d\n", "receipt.json writes checked as they landed", s.ReceiptsConsumed)
 	fmt.Fprintf(w, "%-52s %6d\n%-52s %6d\n", "CRC32C compared", s.CRCChecked, "CRC32C composite (multipart, not compared)", s.CRCComposite)
 	fmt.Fprintf(w, "%-52s %6d\n%-52s %6d\n", "secrets searched in histories and logs", s.SecretsChecked, "mismatches", len(s.Mismatches))
@@ -1316,19 +1317,7 @@ func (c *campaign) printSummary(s *Summary) {
 		short = fmt.Sprintf(" (FEWER than the %d required: the campaign proved too little)", s.MinFaults)
 	}
 	fmt.Fprintf(w, "\nchaos: %d faults%s, %d dumps, %s rows, %d mismatches\n", s.TotalFaults(), short,
-		s.DumpsComplete+s.DumpsFailed+s.DumpsTimedOut, commas(s.Rows), len(s.Mismatches))
-}
-
-func commas(n int64) string {
-	s := fmt.Sprint(n)
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
+		s.DumpsComplete+s.DumpsFailed+s.DumpsTimedOut, humanize.Count(s.Rows), len(s.Mismatches))
 }
 
 func firstLine(s string) string {

@@ -54,11 +54,3 @@ func TestSecretSearchReadsEveryPayload(t *testing.T) {
 		t.Errorf("base64 form not found: %v", s2.findings())
 	}
 }
-
-func TestCommas(t *testing.T) {
-	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 184220: "184,220", 1234567: "1,234,567"} {
-		if got := commas(n); got != want {
-			t.Errorf("commas(%d) = %q, want %q", n, got, want)
-		}
-	}
-}

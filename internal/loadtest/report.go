@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strings"
 	"time"
+
+	"github.com/dreamdata/destination-aws-s3/internal/humanize"
 )
 
 // Report is the outcome of one load test.
@@ -92,7 +93,7 @@ func (r *Report) Format(w io.Writer) {
 	fmt.Fprintf(w, "  read sessions opened    %d vs tables exported %d (%d expected): %s; %d ReadRows calls\n",
 		r.Sessions, r.TablesExported, r.TablesExpected, sessions, r.ReadRows)
 	fmt.Fprintf(w, "  worker log              %d error lines, %d warnings\n", len(r.WorkerErrors), r.WorkerWarnings)
-	fmt.Fprintf(w, "  rows / objects / bytes  %s / %s / %s\n", commas(r.Rows), commas(int64(r.Objects)), mib(r.Bytes))
+	fmt.Fprintf(w, "  rows / objects / bytes  %s / %s / %s\n", humanize.Count(r.Rows), humanize.Count(int64(r.Objects)), mib(r.Bytes))
 	fmt.Fprintf(w, "  worker peak RSS         %s (VmHWM; largest VmRSS sampled %s)\n", mib(r.PeakRSS), mib(r.PeakRSSSampled))
 	fmt.Fprintf(w, "  peak staging disk       %s\n", mib(r.PeakStaging))
 	fmt.Fprintf(w, "  starts issued in        %s\n", round(r.StartSpread))
@@ -150,21 +151,4 @@ func round(d time.Duration) time.Duration {
 
 func mib(b int64) string {
 	return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
-}
-
-func commas(n int64) string {
-	s := fmt.Sprint(n)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
 }

@@ -562,14 +562,19 @@ func (c *column) resetRowGroup() {
 	c.stats = chunkStats{}
 }
 
+// decimalTwos is v as 16 bytes of big-endian two's complement.
+func decimalTwos(v decimal128.Num) (full [decimal128Bytes]byte) {
+	binary.BigEndian.PutUint64(full[:8], uint64(v.HighBits()))
+	binary.BigEndian.PutUint64(full[8:], v.LowBits())
+	return full
+}
+
 // decimalFits reports whether v fits in width bytes of two's complement.
 func decimalFits(v decimal128.Num, width int) bool {
 	if width >= decimal128Bytes {
 		return true
 	}
-	var full [decimal128Bytes]byte
-	binary.BigEndian.PutUint64(full[:8], uint64(v.HighBits()))
-	binary.BigEndian.PutUint64(full[8:], v.LowBits())
+	full := decimalTwos(v)
 	cut := decimal128Bytes - width
 	sign := byte(0)
 	if v.Sign() < 0 {
@@ -583,27 +588,15 @@ func decimalFits(v decimal128.Num, width int) bool {
 	return full[cut]&0x80 == sign&0x80
 }
 
-// appendDecimalBytes appends v as width bytes of big-endian two's complement,
+// appendDecimalBytes appends v as width bytes (at most 16) of big-endian two's complement,
 // the parquet DECIMAL representation, built from the exact 128-bit value
 // (the library's string conversion loses digits).
 func appendDecimalBytes(b []byte, v decimal128.Num, width int) ([]byte, error) {
-	var full [decimal128Bytes]byte
-	binary.BigEndian.PutUint64(full[:8], uint64(v.HighBits()))
-	binary.BigEndian.PutUint64(full[8:], v.LowBits())
-	cut := decimal128Bytes - width
-	sign := byte(0)
-	if v.Sign() < 0 {
-		sign = 0xff
-	}
-	for _, x := range full[:cut] {
-		if x != sign {
-			return b, fmt.Errorf("decimal value %s does not fit in %d bytes", v.BigInt(), width)
-		}
-	}
-	if cut > 0 && full[cut]&0x80 != sign&0x80 {
+	if !decimalFits(v, width) {
 		return b, fmt.Errorf("decimal value %s does not fit in %d bytes", v.BigInt(), width)
 	}
-	return append(b, full[cut:]...), nil
+	full := decimalTwos(v)
+	return append(b, full[decimal128Bytes-width:]...), nil
 }
 
 // appendDecimalText appends the exact decimal text of unscaled*10^-scale,

@@ -5,10 +5,7 @@ package schedules
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -16,7 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/dreamdata/destination-aws-s3/internal/config"
-	"github.com/dreamdata/destination-aws-s3/internal/devstack"
+	"github.com/dreamdata/destination-aws-s3/internal/temporalconn/conntest"
 )
 
 // TestSyncScale syncs many accounts' schedules against a Temporal dev server of its own (no
@@ -123,43 +120,13 @@ func waitListed(t *testing.T, c client.Client, n int) {
 // startTemporal runs a Temporal dev server (only Temporal: the devstack's binary) for the test.
 func startTemporal(t *testing.T) client.Client {
 	t.Helper()
-	bin := filepath.Join(devstack.DefaultBinDir(), "temporal")
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("%s is missing: run `make tools` first", bin)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr := conntest.DevServer(t, "--search-attribute", "AccountId=Keyword")
+	c, err := client.Dial(client.Options{HostPort: addr, Logger: quiet{}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	logf, err := os.Create(filepath.Join(t.TempDir(), "temporal.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "server", "start-dev", "--ip", "127.0.0.1", "--port", strconv.Itoa(port), "--headless",
-		"--log-level", "error", "--namespace", "default", "--search-attribute", "AccountId=Keyword")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); _ = logf.Close() })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(time.Minute)
-	for {
-		c, err := client.Dial(client.Options{HostPort: addr, Logger: quiet{}})
-		if err == nil {
-			if _, err = c.CheckHealth(context.Background(), &client.CheckHealthRequest{}); err == nil {
-				t.Cleanup(c.Close)
-				return c
-			}
-			c.Close()
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Temporal dev server did not start: %v", err)
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
+	t.Cleanup(c.Close)
+	return c
 }
 
 type quiet struct{}

@@ -2,20 +2,17 @@ package temporalconn
 
 import (
 	"context"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
-	"google.golang.org/protobuf/proto"
+
+	"github.com/dreamdata/destination-aws-s3/internal/temporalconn/conntest"
 )
 
 func clearOTLP(t *testing.T) {
@@ -48,43 +45,6 @@ func TestTracingRefusesAnUnknownProtocol(t *testing.T) {
 	}
 }
 
-// otlpReceiver is a local OTLP/HTTP trace receiver: it accepts POST /v1/traces.
-type otlpReceiver struct {
-	mu       sync.Mutex
-	spans    map[string]bool
-	services map[string]bool
-}
-
-func (r *otlpReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	if req.Method != http.MethodPost || req.URL.Path != "/v1/traces" {
-		http.NotFound(w, req)
-		return
-	}
-	body, _ := io.ReadAll(req.Body)
-	var msg coltrace.ExportTraceServiceRequest
-	if err := proto.Unmarshal(body, &msg); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	r.mu.Lock()
-	for _, rs := range msg.ResourceSpans {
-		for _, a := range rs.GetResource().GetAttributes() {
-			if a.Key == "service.name" {
-				r.services[a.GetValue().GetStringValue()] = true
-			}
-		}
-		for _, ss := range rs.ScopeSpans {
-			for _, s := range ss.Spans {
-				r.spans[s.Name] = true
-			}
-		}
-	}
-	r.mu.Unlock()
-	w.Header().Set("Content-Type", "application/x-protobuf")
-	out, _ := proto.Marshal(&coltrace.ExportTraceServiceResponse{})
-	_, _ = w.Write(out)
-}
-
 func greet(_ context.Context, name string) (string, error) { return "hello " + name, nil }
 
 func greetWorkflow(ctx workflow.Context, name string) (string, error) {
@@ -96,7 +56,7 @@ func greetWorkflow(ctx workflow.Context, name string) (string, error) {
 
 func TestTracingExportsWorkflowAndActivitySpans(t *testing.T) {
 	clearOTLP(t)
-	rcv := &otlpReceiver{spans: map[string]bool{}, services: map[string]bool{}}
+	rcv := conntest.NewOTLPReceiver()
 	srv := httptest.NewServer(rcv)
 	defer srv.Close()
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", srv.URL)
@@ -120,14 +80,12 @@ func TestTracingExportsWorkflowAndActivitySpans(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rcv.mu.Lock()
-	defer rcv.mu.Unlock()
 	for _, want := range []string{"RunWorkflow:greetWorkflow", "StartActivity:greet", "RunActivity:greet"} {
-		if !rcv.spans[want] {
-			t.Errorf("span %q did not arrive; got %v", want, rcv.spans)
+		if !rcv.Span(want) {
+			t.Errorf("span %q did not arrive; got %v", want, rcv.Spans())
 		}
 	}
-	if !rcv.services["destination-aws-s3-worker"] {
-		t.Errorf("service.name: %v", rcv.services)
+	if !rcv.Service("destination-aws-s3-worker") {
+		t.Error("no span of service destination-aws-s3-worker")
 	}
 }

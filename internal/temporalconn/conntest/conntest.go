@@ -133,10 +133,11 @@ func TLSProxy(t testing.TB, conf *tls.Config, backend string) string {
 	return lis.Addr().String()
 }
 
-// DevServer starts the Temporal CLI's dev server (headless, in memory, namespace "default"),
-// from $DEVSTACK_BIN or the user cache's destination-aws-s3/bin, and returns its plaintext
-// address once it answers. It skips the test when the binary is missing.
-func DevServer(t testing.TB) string {
+// DevServer starts the Temporal CLI's dev server (headless, in memory, namespace "default",
+// plus any extra start-dev flags), from $DEVSTACK_BIN or the user cache's
+// destination-aws-s3/bin, and returns its plaintext address once it answers. It skips the
+// test when the binary is missing.
+func DevServer(t testing.TB, extra ...string) string {
 	t.Helper()
 	bin := os.Getenv("DEVSTACK_BIN")
 	if bin == "" {
@@ -156,8 +157,8 @@ func DevServer(t testing.TB) string {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	logFile := filepath.Join(t.TempDir(), "temporal.log")
 	out, _ := os.Create(logFile)
-	cmd := exec.Command(bin, "server", "start-dev", "--ip", "127.0.0.1", "--port", fmt.Sprint(port), "--headless",
-		"--log-level", "error", "--namespace", "default")
+	cmd := exec.Command(bin, append([]string{"server", "start-dev", "--ip", "127.0.0.1", "--port", fmt.Sprint(port), "--headless",
+		"--log-level", "error", "--namespace", "default"}, extra...)...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
