@@ -145,7 +145,7 @@ func (a *Activities) ExportTable(ctx context.Context, in ExportTableInput) (Tabl
 
 	e := &export.Exporter{
 		Reader:           a.Source,
-		Writer:           fencedWriter{w: a.Destinations.Writer(Target(acc)), fence: hb.fence},
+		Writer:           fencedWriter{w: a.Destinations.Writer(Target(acc)), fence: hb.fence, reserved: hb.awaitReserved},
 		TargetShardBytes: a.TargetShardBytes,
 		RowGroupBytes:    a.RowGroupBytes,
 		TempDir:          a.TempDir,
@@ -288,6 +288,9 @@ type heartbeater struct {
 	leaseUntil time.Time // zero until Temporal confirmed a heartbeat
 	lost       error     // set for good once Temporal disowned the attempt
 	failing    bool      // the last heartbeat was not confirmed
+	// confirmed is the shard reservation (export.Progress.Reserved) Temporal holds: the
+	// starting one, then that of the last confirmed heartbeat.
+	confirmed int
 
 	kick  chan struct{}
 	moved atomic.Int64 // unix nanoseconds of the last data movement
@@ -329,7 +332,7 @@ func attemptEnd(info activity.Info, started time.Time) time.Time {
 
 func newHeartbeater(ctx context.Context, table string, l lease, p export.Progress, stall time.Duration, now func() time.Time, cancel context.CancelCauseFunc) *heartbeater {
 	h := &heartbeater{ctx: ctx, cancel: cancel, now: now, stall: stall, table: table, last: p, lease: l,
-		kick: make(chan struct{}, 1), done: make(chan struct{})}
+		confirmed: p.Reserved, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	if l.rec != nil {
 		h.beat() // the lease starts with a confirmed heartbeat
 	}
@@ -412,6 +415,7 @@ func (h *heartbeater) beat() {
 	switch {
 	case err == nil:
 		h.leaseUntil = sent.Add(h.span)
+		h.confirmed = max(h.confirmed, last.Reserved)
 	case errors.As(err, &notFound):
 		h.lost = fmt.Errorf("%w: %v", errAbandoned, err)
 		h.cancel(h.lost)
@@ -470,13 +474,49 @@ func (h *heartbeater) stop() {
 	h.wg.Wait()
 }
 
-// fencedWriter hands every object the attempt's fence.
+// fencedWriter hands every object the attempt's fence, once Temporal holds the shard
+// reservation.
 type fencedWriter struct {
-	w     s3dest.Writer
-	fence func() error
+	w        s3dest.Writer
+	fence    func() error
+	reserved func(context.Context) error // waits until Temporal holds the reservation
 }
 
 func (f fencedWriter) Put(ctx context.Context, obj s3dest.Object) (s3dest.PutResult, error) {
+	if f.reserved != nil {
+		if err := f.reserved(ctx); err != nil {
+			return s3dest.PutResult{}, err
+		}
+	}
 	obj.Fence = f.fence
 	return f.w.Put(ctx, obj)
+}
+
+// awaitReserved returns once Temporal holds the latest shard reservation, so that no upload
+// ever reaches an index a successor could not know of (see export.Progress.Reserved): the
+// exporter raises the reservation just before the upload that needs it. It sends the
+// heartbeat itself, at once, and gives up when the lease does.
+func (h *heartbeater) awaitReserved(ctx context.Context) error {
+	if h.rec == nil {
+		return nil // the SDK's heartbeats: ReserveAhead covers the ones not yet sent
+	}
+	for {
+		h.mu.Lock()
+		want, have, failing := h.last.Reserved, h.confirmed, h.failing
+		h.mu.Unlock()
+		if have >= want {
+			return nil
+		}
+		if err := h.fence(); err != nil {
+			return err
+		}
+		if failing {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(leaseRetryEvery):
+			}
+		}
+		h.beat()
+	}
 }

@@ -3,6 +3,8 @@ package activities
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/dreamdata/destination-aws-s3/internal/export"
 	"github.com/dreamdata/destination-aws-s3/internal/failure"
+	"github.com/dreamdata/destination-aws-s3/internal/s3dest"
 )
 
 // recorder is Temporal's side of heartbeats: it confirms them, or answers err.
@@ -157,4 +160,56 @@ func TestExportTableStopsWritingOnceDisowned(t *testing.T) {
 
 func activityInfo(started time.Time, timeout time.Duration) activity.Info {
 	return activity.Info{StartedTime: started, Deadline: started.Add(timeout)}
+}
+
+// reservingRecorder confirms heartbeats and remembers the highest shard reservation it holds.
+type reservingRecorder struct {
+	held atomic.Int64
+}
+
+func (r *reservingRecorder) RecordActivityHeartbeat(_ context.Context, _ []byte, details ...interface{}) error {
+	if len(details) == 1 {
+		if p, ok := details[0].(export.Progress); ok && int64(p.Reserved) > r.held.Load() {
+			r.held.Store(int64(p.Reserved))
+		}
+	}
+	return nil
+}
+
+// reservationCheck fails the test when a shard is written at an index Temporal does not hold
+// a reservation beyond.
+type reservationCheck struct {
+	*bucket
+	t   *testing.T
+	rec *reservingRecorder
+}
+
+func (c reservationCheck) Writer(s3dest.Target) s3dest.Writer { return c }
+func (c reservationCheck) Put(ctx context.Context, o s3dest.Object) (s3dest.PutResult, error) {
+	var index int
+	if _, err := fmt.Sscanf(o.Key[strings.LastIndex(o.Key, "_")+1:], "%d", &index); err != nil {
+		c.t.Errorf("key %s: %v", o.Key, err)
+	}
+	if held := c.rec.held.Load(); int64(index) >= held {
+		c.t.Errorf("shard %d written while Temporal held a reservation up to %d only", index, held)
+	}
+	return c.bucket.Put(ctx, o)
+}
+
+// With heartbeats through the client, every upload waits until Temporal holds a reservation
+// beyond its index: a successor always knows every index that may exist.
+func TestEveryUploadIsCoveredByAConfirmedReservation(t *testing.T) {
+	rec := &reservingRecorder{}
+	b := &bucket{}
+	a := newActivities(&source{rows: 300}, b)
+	a.Destinations = reservationCheck{bucket: b, t: t, rec: rec}
+	a.Heartbeats = rec
+	res, err := newHarness(t, a).run(input())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Files) != 300 {
+		t.Fatalf("%d files", len(res.Files))
+	}
+	t.Logf("300 shards, reservation held up to %d", rec.held.Load())
 }
