@@ -289,34 +289,41 @@ func (s *exportSuite) TestCancelledDumpSaysCancelled() {
 // The shard high-water mark survives every failure path: failure details of a parked
 // attempt, and the last heartbeat of a timed-out one; a parked table resumes on its session.
 func (s *exportSuite) TestHighWaterAndResumeSurviveFailures() {
+	resume := &export.Progress{Session: &bqsource.Session{Name: "sessions/s1", Streams: []string{"st0"}}, Stream: 0, Offset: 500, Reserved: 23}
+	passes, _ := s.eventsParkFirst(failure.KindKMSDenied, activities.FailureDetails{Reserved: 23, Resume: resume})
+	s.env.RegisterDelayedCallback(func() { s.update(UpdateRetry, RetryRequest{}) }, time.Hour)
+	s.env.ExecuteWorkflow(ExportAccount, ExportInput{Account: testAccount()})
+	s.NoError(s.env.GetWorkflowError())
+	s.Require().Len(*passes, 2)
+	s.Equal(23, (*passes)[1].MinShards)
+	s.Require().NotNil((*passes)[1].Resume, "a parked table resumes on its read session")
+	s.Equal("sessions/s1", (*passes)[1].Resume.Session.Name)
+	s.Equal(int64(500), (*passes)[1].Resume.Offset)
+}
+
+// eventsParkFirst mocks the dump's activities: the first pass of events fails with a
+// parkable kind carrying details, every other export succeeds. It returns the passes of
+// events as they come, and the ExportTable mock (to delay it with After).
+func (s *exportSuite) eventsParkFirst(kind failure.Kind, details activities.FailureDetails) (*[]activities.ExportTableInput, *testsuite.MockCallWrapper) {
 	var a *activities.Activities
 	s.env.OnActivity(a.CheckAccess, mock.Anything, mock.Anything).Return(nil)
 	s.env.OnActivity(a.WriteReceipt, mock.Anything, mock.Anything).Return(nil)
-	resume := &export.Progress{Session: &bqsource.Session{Name: "sessions/s1", Streams: []string{"st0"}}, Stream: 0, Offset: 500, Reserved: 23}
 	var mu sync.Mutex
-	var passes []activities.ExportTableInput
-	s.env.OnActivity(a.ExportTable, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.ExportTableInput) (activities.TableResult, error) {
+	passes := &[]activities.ExportTableInput{}
+	call := s.env.OnActivity(a.ExportTable, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.ExportTableInput) (activities.TableResult, error) {
 		if in.Table != "events" {
 			return s.fakeExport(ctx, in)
 		}
 		mu.Lock()
-		passes = append(passes, in)
-		n := len(passes)
+		*passes = append(*passes, in)
+		n := len(*passes)
 		mu.Unlock()
 		if n == 1 {
-			return activities.TableResult{}, temporal.NewNonRetryableApplicationError("kms denied", string(failure.KindKMSDenied), nil,
-				activities.FailureDetails{Reserved: 23, Resume: resume})
+			return activities.TableResult{}, temporal.NewNonRetryableApplicationError(string(kind), string(kind), nil, details)
 		}
 		return s.fakeExport(ctx, in)
 	})
-	s.env.RegisterDelayedCallback(func() { s.update(UpdateRetry, RetryRequest{}) }, time.Hour)
-	s.env.ExecuteWorkflow(ExportAccount, ExportInput{Account: testAccount()})
-	s.NoError(s.env.GetWorkflowError())
-	s.Require().Len(passes, 2)
-	s.Equal(23, passes[1].MinShards)
-	s.Require().NotNil(passes[1].Resume, "a parked table resumes on its read session")
-	s.Equal("sessions/s1", passes[1].Resume.Session.Name)
-	s.Equal(int64(500), passes[1].Resume.Offset)
+	return passes, call
 }
 
 func (s *exportSuite) TestTimedOutTableKeepsHighWaterFromHeartbeat() {
@@ -372,32 +379,15 @@ func (s *exportSuite) TestTwentyThousandShardsStayWithinPayloadLimits() {
 // A rerun accepted while a pass of the table runs, which then parks, must not resume the old
 // pass's read session: the rerun asked for a fresh snapshot.
 func (s *exportSuite) TestRerunDuringParkedPassGetsFreshSession() {
-	var a *activities.Activities
-	s.env.OnActivity(a.CheckAccess, mock.Anything, mock.Anything).Return(nil)
-	s.env.OnActivity(a.WriteReceipt, mock.Anything, mock.Anything).Return(nil)
 	old := &export.Progress{Session: &bqsource.Session{Name: "sessions/old", Streams: []string{"st0"}}, Reserved: 9}
-	var mu sync.Mutex
-	var passes []activities.ExportTableInput
-	s.env.OnActivity(a.ExportTable, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.ExportTableInput) (activities.TableResult, error) {
-		if in.Table != "events" {
-			return s.fakeExport(ctx, in)
-		}
-		mu.Lock()
-		passes = append(passes, in)
-		n := len(passes)
-		mu.Unlock()
-		if n == 1 {
-			return activities.TableResult{}, temporal.NewNonRetryableApplicationError("denied", string(failure.KindPutDenied), nil,
-				activities.FailureDetails{Reserved: 9, Resume: old})
-		}
-		return s.fakeExport(ctx, in)
-	}).After(10 * time.Minute)
+	passes, call := s.eventsParkFirst(failure.KindPutDenied, activities.FailureDetails{Reserved: 9, Resume: old})
+	call.After(10 * time.Minute)
 	s.env.RegisterDelayedCallback(func() { s.update(UpdateRerun, RerunRequest{Tables: []string{"events"}}) }, time.Minute)
 	s.env.RegisterDelayedCallback(func() { s.update(UpdateRetry, RetryRequest{}) }, time.Hour)
 	s.env.ExecuteWorkflow(ExportAccount, ExportInput{Account: testAccount()})
 	s.NoError(s.env.GetWorkflowError())
-	s.Require().GreaterOrEqual(len(passes), 2)
-	s.Nil(passes[1].Resume, "the old session must not be resumed at the rerun's snapshot")
-	s.True(passes[1].SnapshotTime.After(passes[0].SnapshotTime))
-	s.Equal(9, passes[1].MinShards)
+	s.Require().GreaterOrEqual(len(*passes), 2)
+	s.Nil((*passes)[1].Resume, "the old session must not be resumed at the rerun's snapshot")
+	s.True((*passes)[1].SnapshotTime.After((*passes)[0].SnapshotTime))
+	s.Equal(9, (*passes)[1].MinShards)
 }

@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sync"
 
 	"cloud.google.com/go/bigquery"
@@ -140,11 +141,7 @@ func (a *account) shrinkTable(ctx context.Context, bq *bigquery.Client, t string
 func (a *account) current() map[string]sourceTable {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	out := make(map[string]sourceTable, len(a.source))
-	for t, s := range a.source {
-		out[t] = s
-	}
-	return out
+	return maps.Clone(a.source)
 }
 
 // totalRows is how many rows one dump of the account carries.

@@ -239,18 +239,7 @@ func (v *verifier) get(ctx context.Context, key string) ([]byte, error) {
 }
 
 func (v *verifier) list(ctx context.Context, prefix string) ([]string, error) {
-	var keys []string
-	p := s3.NewListObjectsV2Paginator(v.root, &s3.ListObjectsV2Input{Bucket: aws.String(v.bucket), Prefix: aws.String(prefix)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", prefix, err)
-		}
-		for _, o := range page.Contents {
-			keys = append(keys, aws.ToString(o.Key))
-		}
-	}
-	return keys, nil
+	return devstack.ListAll(ctx, v.root, v.bucket, prefix)
 }
 
 func jsonEqual(a, b []byte) bool {

@@ -61,7 +61,7 @@ func ReadBack(ctx context.Context, root *s3.Client, bucket, prefix string, schem
 	defer db.Close()
 	out := map[string]TableReadBack{}
 	for name, t := range r.Tables {
-		keys, err := listAll(ctx, root, bucket, t.Folder+"/")
+		keys, err := ListAll(ctx, root, bucket, t.Folder+"/")
 		if err != nil {
 			return nil, nil, err
 		}
@@ -85,7 +85,8 @@ func ReadBack(ctx context.Context, root *s3.Client, bucket, prefix string, schem
 	return &r, out, nil
 }
 
-func listAll(ctx context.Context, c *s3.Client, bucket, prefix string) ([]string, error) {
+// ListAll lists every key under prefix, page by page.
+func ListAll(ctx context.Context, c *s3.Client, bucket, prefix string) ([]string, error) {
 	var keys []string
 	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
 	for p.HasMorePages() {

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -179,11 +180,7 @@ func (p *Proxy) SetRate(rate float64) {
 func (p *Proxy) Counts() map[Kind]int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make(map[Kind]int, len(p.counts))
-	for k, n := range p.counts {
-		out[k] = n
-	}
-	return out
+	return maps.Clone(p.counts)
 }
 
 // Requests returns how many requests the proxy received.
