@@ -15,7 +15,8 @@
 //
 // For fault campaigns, --max-streams splits sessions into several streams,
 // --snapshot-sessions gives each session its own snapshot of the table (so a
-// table can change while it is read), --session-ttl shortens read sessions, and --fault-rate, --fault-kinds and
+// table can change while it is read), --session-ttl shortens read sessions,
+// --read-rows-per-second slows every stream down to simulate big tables, and --fault-rate, --fault-kinds and
 // --fault-seed inject Storage Read faults (cut streams, UNAVAILABLE,
 // RESOURCE_EXHAUSTED, expired sessions); --admin-addr serves the settings and
 // the counts of injected faults (see chaos.go).
@@ -92,6 +93,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&cfg.SessionTTL, "session-ttl", 0, "read sessions expire this long after creation (0 = the emulator's one hour)")
 	fs.BoolVar(&cfg.SnapshotSessions, "snapshot-sessions", false, "read sessions read the table as it was at session creation, as BigQuery's do (the emulator has no snapshots)")
 	fs.Int64Var(&cfg.SnapshotBytes, "snapshot-bytes", defaultSnapshotBytes, "memory for snapshot sessions' rows; the oldest sessions past it expire")
+	fs.IntVar(&cfg.ReadRowsPerSecond, "read-rows-per-second", 0, "most rows per second each ReadRows call (stream) delivers, to simulate tables that take long to read; paced per response of up to --batch-rows rows (0 = unthrottled)")
 	fs.Uint64Var(&cfg.FaultSeed, "fault-seed", 1, "seed of the fault choices (chaos campaigns)")
 	fs.Float64Var(&cfg.Faults.Rate, "fault-rate", 0, "probability that a ReadRows or CreateReadSession call gets a fault (0 = none)")
 	kinds := fs.String("fault-kinds", "", "comma-separated faults to inject: "+strings.Join(AllFaults, ", ")+" (empty = all but stall)")

@@ -30,7 +30,10 @@ const defaultSnapshotBytes = 256 << 20
 type tableSnapshot struct {
 	schemaMsg []byte
 	records   []arrow.RecordBatch
-	bytes     int64
+	rows      int64
+	// bytes is the size of the records' Arrow buffers (recordBytes): the bodies of the
+	// record batches the streams send, less IPC metadata and padding.
+	bytes int64
 }
 
 // snapshotCache keeps the snapshots of the newest sessions within a byte budget. A session
@@ -97,6 +100,7 @@ func takeSnapshot(ctx context.Context, upstream storagepb.BigQueryReadClient, st
 				return nil, status.Errorf(codes.Internal, "bqemu proxy: %v", err)
 			}
 			snap.records = append(snap.records, rec)
+			snap.rows += rec.NumRows()
 			snap.bytes += recordBytes(rec)
 		}
 		err = rdr.Err()

@@ -55,6 +55,10 @@ type Config struct {
 	// (0 means defaultSnapshotBytes), and a session pushed out has expired.
 	SnapshotSessions bool
 	SnapshotBytes    int64
+	// ReadRowsPerSecond, when set, paces every ReadRows call to at most that many rows per
+	// second, to simulate tables that take long to read; it applies per stream, so k streams
+	// read in parallel get k times the rate. 0 means unthrottled.
+	ReadRowsPerSecond int
 	// FaultSeed seeds the fault choices; Faults sets the initial rate and kinds.
 	FaultSeed uint64
 	Faults    FaultConfig
@@ -87,6 +91,9 @@ func (c Config) validate() error {
 	}
 	if c.SessionTTL < 0 {
 		return fmt.Errorf("--session-ttl must not be negative, got %v", c.SessionTTL)
+	}
+	if c.ReadRowsPerSecond < 0 {
+		return fmt.Errorf("--read-rows-per-second must not be negative, got %d", c.ReadRowsPerSecond)
 	}
 	return c.Faults.validate()
 }
@@ -232,6 +239,7 @@ func Start(cfg Config) (*Stack, error) {
 		maxStreams: cfg.MaxStreams,
 		chunkRows:  int64(cfg.StreamChunkRows),
 		sessionTTL: cfg.SessionTTL,
+		rowsPerSec: int64(cfg.ReadRowsPerSecond),
 		faults:     s.faults,
 		snapshots:  snapshots,
 	})
@@ -243,7 +251,7 @@ func Start(cfg Config) (*Stack, error) {
 	}()
 	log.Info("bqemu started", "http", s.HTTPAddr, "grpc", s.GRPCAddr,
 		"emulator_grpc", s.EmulatorGRPCAddr, "project", cfg.Project, "batch_rows", cfg.BatchRows,
-		"max_streams", max(cfg.MaxStreams, 1), "session_ttl", cfg.SessionTTL, "snapshot_sessions", cfg.SnapshotSessions, "fault_rate", cfg.Faults.Rate, "admin", s.AdminAddr)
+		"max_streams", max(cfg.MaxStreams, 1), "session_ttl", cfg.SessionTTL, "snapshot_sessions", cfg.SnapshotSessions, "read_rows_per_second", cfg.ReadRowsPerSecond, "fault_rate", cfg.Faults.Rate, "admin", s.AdminAddr)
 	return s, nil
 }
 
