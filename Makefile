@@ -35,7 +35,7 @@ unit:
 ## fleet figure, see README)
 SCHEDULES_SYNC_ACCOUNTS ?= 300
 integration: build
-	SCHEDULES_SYNC_ACCOUNTS=$(SCHEDULES_SYNC_ACCOUNTS) $(GO) test -tags integration -count=1 -timeout 40m -parallel 8 -v ./internal/e2e/ ./internal/s3dest/ ./worker/ ./internal/schedules/
+	SCHEDULES_SYNC_ACCOUNTS=$(SCHEDULES_SYNC_ACCOUNTS) $(GO) test -tags integration -count=1 -timeout 40m -parallel 8 -v ./internal/e2e/ ./internal/e2e/longtable/ ./internal/s3dest/ ./worker/ ./internal/schedules/
 
 bench:
 	$(GO) run ./internal/bench/cmd/bench $(BENCH_ARGS)

@@ -8,6 +8,7 @@ package activities
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -47,6 +48,11 @@ type Activities struct {
 	// MaxStreams is how many read streams a table's session asks BigQuery for (it may grant
 	// fewer) and how many are read and encoded at once; zero means export.DefaultMaxStreams.
 	MaxStreams int
+	// SplitBytes is the estimated session size one stream group is given, and
+	// MaxStreamGroups the most groups a table is split into; zero means DefaultSplitBytes and
+	// DefaultMaxStreamGroups (see SplitPlan).
+	SplitBytes      int64
+	MaxStreamGroups int
 	// BufferBytes bounds the finished shards of one export waiting on local disk for an
 	// earlier stream's upload; zero means export.DefaultBufferBytes. The worker derives it
 	// from its staging budget.
@@ -144,13 +150,7 @@ func (a *Activities) WriteReceipt(ctx context.Context, in WriteReceiptInput) err
 	w := a.Destinations.Writer(Target(in.Account))
 	// An attempt Temporal timed out must not write late: its retry wrote this receipt, and a
 	// later dump may have written its own root receipt since.
-	end := attemptEnd(activity.GetInfo(ctx), time.Now())
-	fence := func() error {
-		if !end.IsZero() && !time.Now().Before(end) {
-			return failure.New(failure.KindLeaseLost, nil, "the receipt of dump %s was not written before its attempt's timeout; it is retried", in.DumpFolder)
-		}
-		return nil
-	}
+	fence := attemptFence(ctx, fmt.Sprintf("the receipt of dump %s was", in.DumpFolder))
 	for _, key := range []string{layout.DumpReceiptKey(in.Account.Prefix, in.DumpFolder), layout.ReceiptKey(in.Account.Prefix)} {
 		if _, err := w.Put(ctx, s3dest.Object{Key: key, Body: bytes.NewReader(body), Size: int64(len(body)), ContentType: "application/json", Fence: fence}); err != nil {
 			return a.failed("", err)
@@ -159,6 +159,18 @@ func (a *Activities) WriteReceipt(ctx context.Context, in WriteReceiptInput) err
 	a.Metrics.ReceiptWritten(in.Account.ID)
 	activity.GetLogger(ctx).Info("receipt written", "account", in.Account.ID, "dump", in.DumpFolder, "tables", len(r.Tables))
 	return nil
+}
+
+// attemptFence refuses writes once a short activity's attempt is close to its timeout, when
+// Temporal may have started a retry that writes the same keys. what names the writes.
+func attemptFence(ctx context.Context, what string) func() error {
+	end := attemptEnd(activity.GetInfo(ctx), time.Now())
+	return func() error {
+		if !end.IsZero() && !time.Now().Before(end) {
+			return failure.New(failure.KindLeaseLost, nil, "%s not written before its attempt's timeout; it is retried", what)
+		}
+		return nil
+	}
 }
 
 // keepAliveEvery is how often a short activity heartbeats: well within the heartbeat

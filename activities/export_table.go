@@ -60,6 +60,13 @@ type ExportTableInput struct {
 	// Resume, when set, is where a parked attempt of this same pass stopped: the table goes
 	// on on the same read session while it is valid (same snapshot, same shard boundaries).
 	Resume *export.Progress `json:",omitempty"`
+	// StreamGroups lets the export split a table too big for one worker within one read
+	// session into stream groups (the result is then a SplitPlan): the workflow release that
+	// sets it can run them.
+	StreamGroups bool `json:",omitempty"`
+	// MinGroups is the fewest groups to split into: a split pass that ran out of its session
+	// asks for more.
+	MinGroups int `json:",omitempty"`
 }
 
 // TableResult is what a finished table contributes to the receipt. Its files travel packed
@@ -71,6 +78,9 @@ type TableResult struct {
 	RowCount     int64           `json:"row_count"`
 	Schema       []receipt.Field `json:"schema"`
 	SnapshotTime time.Time       `json:"snapshot_time"`
+	// Split, when set, says the table was not exported but split (see SplitPlan); the other
+	// fields then name the table only.
+	Split *SplitPlan `json:"split,omitempty"`
 }
 
 // FailureDetails ride on every failed ExportTable attempt's error, whatever failed (opening
@@ -85,7 +95,9 @@ type FailureDetails struct {
 
 // ExportTable reads the table at the snapshot and uploads it as parquet shards. It
 // heartbeats its progress after every shard (and every few seconds while alive) and resumes
-// from the last recorded progress when retried.
+// from the last recorded progress when retried. A table too big for one worker within one
+// read session is not exported here: with in.StreamGroups, the result is a SplitPlan, and the
+// workflow runs ExportStreamGroup for each group.
 func (a *Activities) ExportTable(ctx context.Context, in ExportTableInput) (TableResult, error) {
 	acc := in.Account
 	log := tlog.With(activity.GetLogger(ctx), "account", acc.ID, "dump", in.DumpFolder, "table", in.Table)
@@ -96,11 +108,16 @@ func (a *Activities) ExportTable(ctx context.Context, in ExportTableInput) (Tabl
 		return TableResult{}, a.failed(in.Table, err, FailureDetails{Reserved: in.MinShards})
 	}
 	minShards := max(in.MinShards, p.Reserved)
-	if p.Session != nil && a.now().Add(sessionRestartMargin).After(p.Session.ExpireTime) && !p.Session.ExpireTime.IsZero() {
+	minGroups := in.MinGroups
+	if _, restart := SessionMargins(p.Session); p.Session != nil && !p.Session.ExpireTime.IsZero() && a.now().Add(restart).After(p.Session.ExpireTime) {
 		// Shard boundaries belong to the session: start the table again on a new one and pad
-		// up to every index that may have been written on the old one.
+		// up to every index that may have been written on the old one. One session was not
+		// long enough for it: with stream groups, it is split now.
 		log.Warn("read session expiring, starting the table again on a new session", "shards_done", len(p.Files), "reserved", p.Reserved)
 		p = export.Progress{Reserved: p.Reserved}
+		if in.StreamGroups {
+			minGroups = max(minGroups, 2)
+		}
 	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -108,16 +125,7 @@ func (a *Activities) ExportTable(ctx context.Context, in ExportTableInput) (Tabl
 	hb := newHeartbeater(ctx, in.Table, a.leaseOf(ctx, time.Now()), p, a.stallTimeout(), time.Now, cancel)
 	defer hb.stop()
 	fail := func(err error) (TableResult, error) {
-		last := hb.progress()
-		if cause := context.Cause(ctx); errors.Is(cause, errStalled) {
-			err = failure.New(failure.KindStalled, err, "table %s: no row read and no byte sent for %s (stream %d, row %d): the BigQuery read or the S3 upload stalled; it is retried from its last shard",
-				in.Table, a.stallTimeout(), last.Stream, last.Offset)
-		}
-		d := FailureDetails{Reserved: max(last.Reserved, minShards)}
-		if last.Session != nil {
-			d.Resume = &last
-		}
-		return TableResult{}, a.failed(in.Table, err, d)
+		return a.exportFailed(ctx, in.Table, in.Table, hb, minShards, err)
 	}
 
 	release, err := a.Projects.acquire(ctx, acc, in.Table, projectWait)
@@ -132,9 +140,19 @@ func (a *Activities) ExportTable(ctx context.Context, in ExportTableInput) (Tabl
 		if err != nil {
 			return fail(err)
 		}
+		log.Info("read session opened", "streams", len(s.Streams), "expires", s.ExpireTime, "estimated_bytes", s.EstimatedBytes)
+		if in.StreamGroups {
+			var plan *SplitPlan
+			if s, plan, err = a.planGroups(ctx, ref, in, s, minGroups, minShards, log); err != nil {
+				return fail(err)
+			}
+			if plan != nil {
+				return TableResult{Table: in.Table, Folder: layout.TableFolder(acc.Prefix, in.DumpFolder, in.Table),
+					SnapshotTime: in.SnapshotTime, Split: plan}, nil
+			}
+		}
 		p.Session = s
 		hb.record(p)
-		log.Info("read session opened", "streams", len(s.Streams), "expires", s.ExpireTime)
 	} else {
 		log.Info("resuming table export", "shards_done", len(p.Files), "stream", p.Stream, "offset", p.Offset)
 	}
@@ -143,28 +161,18 @@ func (a *Activities) ExportTable(ctx context.Context, in ExportTableInput) (Tabl
 		return fail(failure.New(failure.KindUnsupportedSchema, err, "table %s: the read session's schema cannot be described", in.Table))
 	}
 
-	e := &export.Exporter{
-		Reader:           a.Source,
-		Writer:           fencedWriter{w: a.Destinations.Writer(Target(acc)), fence: hb.fence, reserved: hb.awaitReserved},
-		TargetShardBytes: a.TargetShardBytes,
-		RowGroupBytes:    a.RowGroupBytes,
-		TempDir:          a.TempDir,
-		MaxStreams:       a.maxStreams(),
-		BufferBytes:      a.BufferBytes,
-	}
+	e := a.exporter(acc, hb)
 	job := export.Job{Table: in.Table, Prefix: acc.Prefix, DumpFolder: in.DumpFolder, Extension: acc.FileExtension,
 		MinShards: minShards, Now: a.now, Touch: hb.touch}
-	if !p.Session.ExpireTime.IsZero() {
-		job.UploadUntil = p.Session.ExpireTime.Add(-sessionStopMargin)
-	}
-	record := func(next export.Progress) {
-		uploaded := len(next.Files) > len(hb.progress().Files)
-		hb.record(next)
-		if n := len(next.Files); uploaded && n > 0 {
-			a.Metrics.ShardUploaded(in.Table, next.Files[n-1].Rows, next.Files[n-1].Bytes)
-			log.Info("shard uploaded", "shards", n, "rows", next.Rows())
+	uploadUntil := func(s *bqsource.Session) time.Time {
+		if s.ExpireTime.IsZero() {
+			return time.Time{}
 		}
+		stop, _ := SessionMargins(s)
+		return s.ExpireTime.Add(-stop)
 	}
+	job.UploadUntil = uploadUntil(p.Session)
+	record := a.recorder(in.Table, hb, log)
 	files, err := e.Run(ctx, job, &p, record)
 	for restarts := 0; err != nil && failure.KindOf(err) == failure.KindSessionExpired && restarts < maxSessionRestarts; restarts++ {
 		// BigQuery says the session is gone: nothing can read it any more, so this attempt
@@ -178,10 +186,7 @@ func (a *Activities) ExportTable(ctx context.Context, in ExportTableInput) (Tabl
 		}
 		p.Session = s
 		hb.record(p)
-		job.UploadUntil = time.Time{}
-		if !s.ExpireTime.IsZero() {
-			job.UploadUntil = s.ExpireTime.Add(-sessionStopMargin)
-		}
+		job.UploadUntil = uploadUntil(s)
 		files, err = e.Run(ctx, job, &p, record)
 	}
 	if err != nil {
@@ -194,16 +199,7 @@ func (a *Activities) ExportTable(ctx context.Context, in ExportTableInput) (Tabl
 		}
 		return fail(err)
 	}
-	res := TableResult{
-		Table:        in.Table,
-		Folder:       layout.TableFolder(acc.Prefix, in.DumpFolder, in.Table),
-		Files:        files,
-		Schema:       fields,
-		SnapshotTime: in.SnapshotTime,
-	}
-	for _, f := range files {
-		res.RowCount += f.Rows
-	}
+	res := a.tableResult(in.Table, in.DumpFolder, acc, files, fields, in.SnapshotTime)
 	a.Metrics.TableExported(in.Table, a.now().Sub(started))
 	log.Info("table exported", "files", len(files), "rows", res.RowCount)
 	return res, nil

@@ -41,6 +41,10 @@ type source struct {
 	expires  time.Time
 	hang     bool
 	opened   atomic.Int32
+	// streams, when set, is the most streams a session gets (as many as asked, up to it);
+	// each stream serves rows of its own. estBytes is the session's size estimate.
+	streams  int
+	estBytes int64
 }
 
 func (s *source) Open(ctx context.Context, ref bqsource.TableRef, snapshot time.Time, maxStreams int) (*bqsource.Session, error) {
@@ -58,7 +62,12 @@ func (s *source) Open(ctx context.Context, ref bqsource.TableRef, snapshot time.
 	if expires.IsZero() {
 		expires = time.Now().Add(6 * time.Hour)
 	}
-	return &bqsource.Session{Name: fmt.Sprintf("sessions/s%d", n), Streams: []string{"st0"}, ArrowSchema: buf.Bytes()[:buf.Len()-8], ExpireTime: expires}, nil
+	sess := &bqsource.Session{Name: fmt.Sprintf("sessions/s%d", n), Streams: []string{"st0"}, ArrowSchema: buf.Bytes()[:buf.Len()-8],
+		ExpireTime: expires, EstimatedBytes: s.estBytes}
+	for i := 1; i < min(s.streams, maxStreams); i++ {
+		sess.Streams = append(sess.Streams, fmt.Sprintf("st%d", i))
+	}
+	return sess, nil
 }
 
 func (s *source) Read(ctx context.Context, sess *bqsource.Session, stream string, offset int64, fn func(arrow.RecordBatch) error) error {
@@ -66,10 +75,14 @@ func (s *source) Read(ctx context.Context, sess *bqsource.Session, stream string
 		<-ctx.Done()
 		return ctx.Err()
 	}
+	var base int64 // stream k serves rows k*rows ... (k+1)*rows-1
+	if _, err := fmt.Sscanf(stream, "st%d", &base); err == nil {
+		base *= s.rows
+	}
 	for off := offset; off < s.rows; off += 100 {
 		b := array.NewRecordBuilder(memory.DefaultAllocator, idSchema)
 		for i := off; i < min(off+100, s.rows); i++ {
-			b.Field(0).(*array.Int64Builder).Append(i)
+			b.Field(0).(*array.Int64Builder).Append(base + i)
 		}
 		rec := b.NewRecordBatch()
 		b.Release()

@@ -19,7 +19,7 @@ type liveTable struct {
 
 // liveProgress reads the running table exports' last heartbeats from the dump's pending
 // activities, keyed by table. It is best effort: without it, status shows finished passes
-// only.
+// only (and of a split table, the groups still running).
 func liveProgress(ctx context.Context, cl client.Client, id string) map[string]liveTable {
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -30,14 +30,19 @@ func liveProgress(ctx context.Context, cl client.Client, id string) map[string]l
 	dc := converter.GetDefaultDataConverter()
 	live := map[string]liveTable{}
 	for _, pa := range d.GetPendingActivities() {
-		if pa.GetActivityType().GetName() != "ExportTable" || pa.GetHeartbeatDetails() == nil {
+		// A table split into stream groups runs one ExportStreamGroup per group, each
+		// heartbeating its own rows of the same session.
+		if name := pa.GetActivityType().GetName(); name != "ExportTable" && name != "ExportStreamGroup" || pa.GetHeartbeatDetails() == nil {
 			continue
 		}
 		var p export.Progress
 		if dc.FromPayloads(pa.GetHeartbeatDetails(), &p) != nil || p.Session == nil || p.Session.Table.Table == "" {
 			continue
 		}
-		live[p.Session.Table.Table] = liveTable{Rows: p.Rows(), Estimated: p.Session.EstimatedRows}
+		lt := live[p.Session.Table.Table]
+		lt.Rows += p.Rows()
+		lt.Estimated = p.Session.EstimatedRows
+		live[p.Session.Table.Table] = lt
 	}
 	return live
 }

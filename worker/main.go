@@ -167,6 +167,8 @@ func main() {
 		TempDir:          staged.Path,
 		Metrics:          reg.Exporter,
 		MaxStreams:       int(ws.maxStreams),
+		SplitBytes:       int64(ws.splitBytes),
+		MaxStreamGroups:  int(ws.maxStreamGroups),
 		BufferBytes:      size.BufferBytes,
 		// Table exports heartbeat through the client, so they know when Temporal confirmed
 		// them: their writes are fenced by that lease.
@@ -297,6 +299,10 @@ type workerSettings struct {
 	shardTarget settings.ByteSize
 	rowGroup    settings.ByteSize
 	maxStreams  int64
+	// splitBytes and maxStreamGroups split tables too big for one worker within one read
+	// session (see activities.SplitPlan).
+	splitBytes      settings.ByteSize
+	maxStreamGroups int64
 	// maxTableExports, maxWorkflowTasks, memoryBudget and stagingBudget size the worker;
 	// zero derives them (see settings.Size).
 	maxTableExports  int64
@@ -324,6 +330,9 @@ func parseSettings(args []string, out io.Writer) (*workerSettings, error) {
 	ws.shardTarget = env.Bytes("SHARD_TARGET_BYTES", export.DefaultTargetShardBytes)
 	fs.Var(&ws.shardTarget, "shard-target-bytes", "target size of a parquet shard, in bytes or with a binary suffix (256MiB) (env SHARD_TARGET_BYTES)")
 	fs.Int64Var(&ws.maxStreams, "max-streams", env.Int64("MAX_STREAMS", export.DefaultMaxStreams), "BigQuery read streams per table, read and encoded in parallel; BigQuery may grant fewer (env MAX_STREAMS)")
+	ws.splitBytes = env.Bytes("TABLE_SPLIT_BYTES", activities.DefaultSplitBytes)
+	fs.Var(&ws.splitBytes, "table-split-bytes", "a table whose read session BigQuery estimates above this is split into stream groups, one per this many bytes, exported by several activities at once so it finishes within the session's six hours (env TABLE_SPLIT_BYTES)")
+	fs.Int64Var(&ws.maxStreamGroups, "max-stream-groups", env.Int64("MAX_STREAM_GROUPS", activities.DefaultMaxStreamGroups), "most stream groups one table is split into; each takes an activity slot in the fleet while its session lives (env MAX_STREAM_GROUPS)")
 	ws.rowGroup = env.Bytes("ROW_GROUP_BYTES", 0)
 	fs.Var(&ws.rowGroup, "row-group-bytes", "estimated uncompressed bytes per parquet row group; 0 means the encoder's default, 32MiB (env ROW_GROUP_BYTES)")
 	fs.Int64Var(&ws.maxTableExports, "max-table-exports", env.Int64("MAX_TABLE_EXPORTS", 0), "activities run at once: table exports, and the short CheckAccess and WriteReceipt, which share the slots; the rest stay queued in Temporal. 0 derives it from cores, memory and staging disk (env MAX_TABLE_EXPORTS)")
@@ -372,6 +381,12 @@ Flags:
 	}
 	if ws.maxPerProject < 0 {
 		return nil, fmt.Errorf("--max-exports-per-billing-project %d is negative (0 means no cap)", ws.maxPerProject)
+	}
+	if ws.maxStreamGroups < 1 {
+		return nil, fmt.Errorf("--max-stream-groups (MAX_STREAM_GROUPS) must be at least 1 (1 never splits a table), not %d", ws.maxStreamGroups)
+	}
+	if ws.splitBytes < 1 {
+		return nil, fmt.Errorf("--table-split-bytes (TABLE_SPLIT_BYTES) must be positive, not %d", ws.splitBytes)
 	}
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {

@@ -308,6 +308,15 @@ func (s *exportSuite) eventsParkFirst(kind failure.Kind, details activities.Fail
 	var a *activities.Activities
 	s.env.OnActivity(a.CheckAccess, mock.Anything, mock.Anything).Return(nil)
 	s.env.OnActivity(a.WriteReceipt, mock.Anything, mock.Anything).Return(nil)
+	return s.eventsFirstPass(func(activities.ExportTableInput) (activities.TableResult, error) {
+		return activities.TableResult{}, temporal.NewNonRetryableApplicationError(string(kind), string(kind), nil, details)
+	})
+}
+
+// eventsFirstPass mocks ExportTable: the first pass of events answers with first, every
+// other export succeeds. It returns the passes of events as they come, and the mock.
+func (s *exportSuite) eventsFirstPass(first func(activities.ExportTableInput) (activities.TableResult, error)) (*[]activities.ExportTableInput, *testsuite.MockCallWrapper) {
+	var a *activities.Activities
 	var mu sync.Mutex
 	passes := &[]activities.ExportTableInput{}
 	call := s.env.OnActivity(a.ExportTable, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.ExportTableInput) (activities.TableResult, error) {
@@ -319,7 +328,7 @@ func (s *exportSuite) eventsParkFirst(kind failure.Kind, details activities.Fail
 		n := len(*passes)
 		mu.Unlock()
 		if n == 1 {
-			return activities.TableResult{}, temporal.NewNonRetryableApplicationError(string(kind), string(kind), nil, details)
+			return first(in)
 		}
 		return s.fakeExport(ctx, in)
 	})

@@ -125,6 +125,10 @@ type TableProgress struct {
 	LastError string `json:"last_error,omitempty"`
 	// Snapshot is the BigQuery snapshot time of the table's latest pass.
 	Snapshot time.Time `json:"snapshot,omitempty"`
+	// Groups and GroupsDone: a table split into stream groups (too big for one worker within
+	// one read session), and how many of them finished.
+	Groups     int `json:"groups,omitempty"`
+	GroupsDone int `json:"groups_done,omitempty"`
 }
 
 // Progress is what the progress query returns.
@@ -168,6 +172,7 @@ type dump struct {
 	reserved  map[string]int              // shard high-water mark per table, over every pass
 	resume    map[string]*export.Progress // where a parked table stopped, on its session
 	snapshots map[string]time.Time        // snapshot of each table's next or latest pass
+	splits    map[string]*split           // tables split into stream groups, until done
 
 	reruns         []string // accepted reruns not yet started, in account order
 	retryRequested bool
@@ -187,6 +192,7 @@ func newDump(ctx workflow.Context, in ExportInput) (*dump, error) {
 		reserved:  map[string]int{},
 		resume:    map[string]*export.Progress{},
 		snapshots: map[string]time.Time{},
+		splits:    map[string]*split{},
 	}
 	d.deadline = d.giveUpAt(ctx)
 	d.prog = &Progress{Account: acc.ID, DumpFolder: d.folder, State: StateChecking, Tables: map[string]*TableProgress{}}
@@ -435,9 +441,15 @@ func (d *dump) exportTables(ctx workflow.Context, tables []string) []tableFailur
 			table := tables[next]
 			next++
 			running++
-			sel.AddFuture(d.startTable(ctx, table), func(f workflow.Future) {
+			var onDone func(workflow.Future)
+			onDone = func(f workflow.Future) {
 				running--
-				err := d.tableDone(ctx, table, f)
+				next, err := d.tableDone(ctx, table, f)
+				if next != nil { // split into stream groups: the table goes on there
+					running++
+					sel.AddFuture(next, onDone)
+					return
+				}
 				switch {
 				case err == nil:
 				case stopped && temporal.IsCanceledError(err):
@@ -450,7 +462,8 @@ func (d *dump) exportTables(ctx workflow.Context, tables []string) []tableFailur
 						cancel() // the dump fails: stop the other tables rather than waste hours
 					}
 				}
-			})
+			}
+			sel.AddFuture(d.startTable(ctx, table), onDone)
 		}
 		if running == 0 {
 			break
@@ -468,8 +481,22 @@ func (d *dump) startTable(ctx workflow.Context, table string) workflow.Future {
 	var a *activities.Activities
 	p := d.prog.Tables[table]
 	p.State, p.Passes, p.LastError, p.Snapshot = StateExporting, p.Passes+1, "", d.snapshots[table]
+	p.Groups, p.GroupsDone = 0, 0
 	workflow.SetCurrentDetails(ctx, d.prog.details())
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+	if s := d.splits[table]; s != nil {
+		if s.usable(ctx, d.snapshots[table]) {
+			// A parked split table goes on with its unfinished groups on the same session.
+			return d.splitFuture(ctx, table, s)
+		}
+		d.reserved[table] = max(d.reserved[table], s.highWater())
+		delete(d.splits, table)
+	}
+	return workflow.ExecuteActivity(d.exportOptions(ctx, "export "+table), a.ExportTable, d.tableInput(table))
+}
+
+// exportOptions are the options of a table export, or of one stream group of it.
+func (d *dump) exportOptions(ctx workflow.Context, summary string) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		// One table of a big account can take hours; BigQuery read sessions last six.
 		StartToCloseTimeout: 6 * time.Hour,
 		// A live attempt heartbeats every few seconds: a dead worker is noticed within a
@@ -477,19 +504,23 @@ func (d *dump) startTable(ctx workflow.Context, table string) workflow.Future {
 		HeartbeatTimeout: time.Minute,
 		// Transient faults retry with backoff until the dump gives up.
 		ScheduleToCloseTimeout: d.untilDeadline(ctx),
-		Summary:                "export " + table,
+		Summary:                summary,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 10 * time.Second, BackoffCoefficient: 2,
 			MaximumInterval: 5 * time.Minute, NonRetryableErrorTypes: failure.NonRetryable()},
 	})
-	// A pass must overwrite every shard index an earlier pass or attempt may have written.
-	in := activities.ExportTableInput{Account: d.acc, Table: table, DumpFolder: d.folder, SnapshotTime: d.snapshots[table],
-		MinShards: max(len(d.results[table].Files), d.reserved[table]), Resume: d.resume[table]}
-	return workflow.ExecuteActivity(actx, a.ExportTable, in)
+}
+
+// tableInput is the next pass of a table: it must overwrite every shard index an earlier
+// pass or attempt may have written, and it may split the table into stream groups.
+func (d *dump) tableInput(table string) activities.ExportTableInput {
+	return activities.ExportTableInput{Account: d.acc, Table: table, DumpFolder: d.folder, SnapshotTime: d.snapshots[table],
+		MinShards: max(len(d.results[table].Files), d.reserved[table]), Resume: d.resume[table], StreamGroups: true}
 }
 
 // tableDone records a finished pass of a table, or what its failure tells of the shards it
-// may have written and where it stopped.
-func (d *dump) tableDone(ctx workflow.Context, table string, f workflow.Future) error {
+// may have written and where it stopped. A table split into stream groups goes on in the
+// returned future.
+func (d *dump) tableDone(ctx workflow.Context, table string, f workflow.Future) (workflow.Future, error) {
 	p := d.prog.Tables[table]
 	var res activities.TableResult
 	err := f.Get(ctx, &res)
@@ -498,7 +529,8 @@ func (d *dump) tableDone(ctx workflow.Context, table string, f workflow.Future) 
 		var fd activities.FailureDetails
 		if failureDetails(err, &fd) {
 			d.reserved[table] = max(d.reserved[table], fd.Reserved)
-			if fd.Resume != nil {
+			// A split table resumes its groups (see split), never a whole-table progress.
+			if fd.Resume != nil && d.splits[table] == nil {
 				d.reserved[table] = max(d.reserved[table], fd.Resume.Reserved)
 				// Resume only at the snapshot the pass read: a rerun accepted meanwhile asks
 				// for a fresh one, which needs a new read session.
@@ -508,14 +540,20 @@ func (d *dump) tableDone(ctx workflow.Context, table string, f workflow.Future) 
 			}
 		}
 		workflow.SetCurrentDetails(ctx, d.prog.details())
-		return err
+		return nil, err
 	}
 	delete(d.resume, table)
+	if res.Split != nil {
+		d.reserved[table] = max(d.reserved[table], res.Split.MinShards)
+		d.logger.Info("table split into stream groups", "account", d.acc.ID, "table", table, "groups", res.Split.Groups)
+		return d.splitFuture(ctx, table, newSplit(*res.Split, p.Snapshot, 1)), nil
+	}
+	delete(d.splits, table)
 	d.results[table] = res
 	d.reserved[table] = max(d.reserved[table], len(res.Files))
 	p.State, p.Files, p.Rows = StateDone, len(res.Files), res.RowCount
 	workflow.SetCurrentDetails(ctx, d.prog.details())
-	return nil
+	return nil, nil
 }
 
 // failureDetails reads FailureDetails from a failed activity: from its application error, or
@@ -607,7 +645,7 @@ func (d *dump) acceptRerun(ctx workflow.Context, req RerunRequest) (RerunResult,
 	now := workflow.Now(ctx).UTC()
 	for _, t := range tables {
 		d.snapshots[t] = now
-		delete(d.resume, t) // a fresh snapshot needs a new read session
+		delete(d.resume, t) // a fresh snapshot needs a new read session (and a split, new groups)
 		if !slices.Contains(d.reruns, t) {
 			d.reruns = append(d.reruns, t)
 		}
@@ -738,7 +776,11 @@ func (p *Progress) details() string {
 	sort.Strings(names)
 	for _, n := range names {
 		t := p.Tables[n]
-		fmt.Fprintf(&b, "| %s | %s | %d | %d |\n", n, t.State, t.Files, t.Rows)
+		state := t.State
+		if t.Groups > 0 && t.State == StateExporting {
+			state = fmt.Sprintf("%s (%d/%d stream groups)", t.State, t.GroupsDone, t.Groups)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %d |\n", n, state, t.Files, t.Rows)
 	}
 	if p.Parked != nil {
 		fmt.Fprintf(&b, "\nWaiting for a fix until %s: %s\n", p.Parked.Deadline.Format(time.RFC3339), p.Parked.Message)

@@ -154,9 +154,26 @@ type Session struct {
 	// ArrowSchema is the serialized Arrow IPC schema message every batch is decoded with.
 	ArrowSchema []byte
 	ExpireTime  time.Time
+	// Opened is when the session was created (zero in sessions recorded before it was kept):
+	// with ExpireTime, how long the session lives.
+	Opened time.Time `json:",omitzero"`
 	// EstimatedRows is BigQuery's estimate of the rows the session reads (0: none given);
 	// `starter status` shows progress against it.
 	EstimatedRows int64 `json:",omitempty"`
+	// EstimatedBytes is BigQuery's estimate of the bytes the session scans (0: none given);
+	// the exporter splits a table this big into stream groups on several workers.
+	EstimatedBytes int64 `json:",omitempty"`
+}
+
+// Group is the part of the session stream group g of n reads: streams g, g+n, g+2n, ...
+// (BigQuery balances its streams, so dealing them round robin balances the groups).
+func (s *Session) Group(g, n int) *Session {
+	out := *s
+	out.Streams = nil
+	for i := g; i < len(s.Streams); i += max(n, 1) {
+		out.Streams = append(out.Streams, s.Streams[i])
+	}
+	return &out
 }
 
 // Open creates a read session of the whole table as it was at snapshot.
@@ -176,7 +193,8 @@ func (c *Client) Open(ctx context.Context, ref TableRef, snapshot time.Time, max
 	if err != nil {
 		return nil, classify(err, ref, c.billing(ref))
 	}
-	out := &Session{Name: s.GetName(), Table: ref, ArrowSchema: s.GetArrowSchema().GetSerializedSchema(), EstimatedRows: s.GetEstimatedRowCount()}
+	out := &Session{Name: s.GetName(), Table: ref, Opened: c.now(), ArrowSchema: s.GetArrowSchema().GetSerializedSchema(), EstimatedRows: s.GetEstimatedRowCount(),
+		EstimatedBytes: s.GetEstimatedTotalBytesScanned()}
 	if s.GetExpireTime() != nil {
 		out.ExpireTime = s.GetExpireTime().AsTime()
 	}

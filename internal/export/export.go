@@ -92,6 +92,27 @@ type Job struct {
 	// upload bytes sent (through the Writer). It must be cheap and safe for concurrent use;
 	// the activity's stall watchdog and progress heartbeats hang on it.
 	Touch func()
+	// Interleave, when set, makes this job one of several stream groups exporting the same
+	// table from one read session: the job's k-th shard gets the table index Interleave.Index(k).
+	// Progress, MinShards and Reserved count the job's own shards.
+	Interleave Interleave
+}
+
+// Interleave numbers the shards of stream group Group of Of: its k-th shard is the table's
+// shard Group + k×Of. The groups of a table together write every index below Of × the most
+// shards any group wrote (the shorter groups pad), so the table's shards stay numbered
+// 0, 1, 2, ... without gaps, whatever order the groups finish in.
+type Interleave struct {
+	Group int `json:"group"`
+	Of    int `json:"of"`
+}
+
+// Index is the table index of the job's k-th shard.
+func (l Interleave) Index(k int) int {
+	if l.Of <= 1 {
+		return k
+	}
+	return l.Group + k*l.Of
 }
 
 // ErrUploadWindowClosed is returned by Run when Job.UploadUntil has passed.
@@ -392,7 +413,7 @@ func (r *tableRun) upload(ctx context.Context, sh *stagedShard, nextStream int, 
 		r.p.Reserved = index + 1 + ReserveAhead
 		r.recordProgress()
 	}
-	key := layout.ShardKey(r.job.Prefix, r.job.DumpFolder, r.job.Table, index, r.job.Extension)
+	key := layout.ShardKey(r.job.Prefix, r.job.DumpFolder, r.job.Table, r.job.Interleave.Index(index), r.job.Extension)
 	res, err := r.e.Writer.Put(ctx, s3dest.Object{Key: key, Body: f, Size: sh.size, ContentType: ParquetContentType, OnProgress: r.touchBytes})
 	if err != nil {
 		return err

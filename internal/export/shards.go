@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/dreamdata/destination-aws-s3/internal/receipt"
@@ -21,8 +22,12 @@ type Shards []receipt.File
 
 // packedShards is the wire form of Shards.
 type packedShards struct {
-	// Key is the key of shard i with its 12-digit index replaced by indexMark.
-	Key string `json:"key"`
+	// Key is the key of shard i with its 12-digit index replaced by indexMark; shard i has
+	// index First + i×Stride (a stream group's shards are interleaved with the other groups':
+	// see Interleave). Stride 0 means 1.
+	Key    string `json:"key"`
+	First  int    `json:"first,omitempty"`
+	Stride int    `json:"stride,omitempty"`
 	// Packed is base64 of, per shard: rows and bytes as zigzag varints of their difference
 	// from the previous shard's (shards of a table are alike, so these are short), then the
 	// 4 CRC32C bytes (zero when absent: see NoCRC).
@@ -35,29 +40,58 @@ type packedShards struct {
 
 const indexMark = "{index}"
 
-// keyPattern returns the pattern shared by every key (the 12-digit index replaced), or
-// false when the keys do not share one.
-func (s Shards) keyPattern() (string, bool) {
-	if len(s) == 0 {
-		return "", true
-	}
-	idx := fmt.Sprintf("%012d", 0)
-	k := s[0].Key
-	at := strings.LastIndex(k, "_"+idx)
-	if at < 0 {
-		return "", false
-	}
-	pattern := k[:at+1] + indexMark + k[at+1+len(idx):]
-	for i, f := range s {
-		if f.Key != shardKeyFromPattern(pattern, i) {
-			return "", false
-		}
-	}
-	return pattern, true
+// keyNumbering is how the shards' keys follow from their position: a pattern, and the
+// index of shard i as first + i×stride.
+type keyNumbering struct {
+	pattern       string
+	first, stride int
 }
 
-func shardKeyFromPattern(pattern string, i int) string {
-	return strings.Replace(pattern, indexMark, fmt.Sprintf("%012d", i), 1)
+func (n keyNumbering) key(i int) string {
+	stride := max(n.stride, 1)
+	return strings.Replace(n.pattern, indexMark, fmt.Sprintf("%012d", n.first+i*stride), 1)
+}
+
+// numbering returns the numbering every key follows, or false when the keys follow none.
+func (s Shards) numbering() (keyNumbering, bool) {
+	if len(s) == 0 {
+		return keyNumbering{}, true
+	}
+	pattern, first, ok := splitShardKey(s[0].Key)
+	if !ok {
+		return keyNumbering{}, false
+	}
+	n := keyNumbering{pattern: pattern, first: first, stride: 1}
+	if len(s) > 1 {
+		p1, second, ok := splitShardKey(s[1].Key)
+		if !ok || p1 != pattern || second <= first {
+			return keyNumbering{}, false
+		}
+		n.stride = second - first
+	}
+	for i, f := range s {
+		if f.Key != n.key(i) {
+			return keyNumbering{}, false
+		}
+	}
+	return n, true
+}
+
+// splitShardKey finds the last "_" followed by 12 digits in key.
+func splitShardKey(key string) (pattern string, index int, ok bool) {
+	for at := strings.LastIndex(key, "_"); at >= 0; at = strings.LastIndex(key[:at], "_") {
+		digits := key[at+1:]
+		if len(digits) < 12 {
+			continue
+		}
+		digits = digits[:12]
+		i, err := strconv.Atoi(digits)
+		if err != nil || strings.ContainsAny(digits, "+-") {
+			continue
+		}
+		return key[:at+1] + indexMark + key[at+13:], i, true
+	}
+	return "", 0, false
 }
 
 // MarshalJSON packs the shards.
@@ -65,11 +99,14 @@ func (s Shards) MarshalJSON() ([]byte, error) {
 	if s == nil {
 		return []byte("null"), nil
 	}
-	pattern, ok := s.keyPattern()
+	num, ok := s.numbering()
 	if !ok {
 		return json.Marshal(packedShards{Files: []receipt.File(s)})
 	}
-	out := packedShards{Key: pattern}
+	out := packedShards{Key: num.pattern, First: num.first}
+	if num.stride > 1 {
+		out.Stride = num.stride
+	}
 	buf := make([]byte, 0, len(s)*10)
 	var prevRows, prevBytes int64
 	for i, f := range s {
@@ -120,6 +157,7 @@ func (s *Shards) UnmarshalJSON(data []byte) error {
 	if err != nil {
 		return fmt.Errorf("packed shards: %w", err)
 	}
+	num := keyNumbering{pattern: p.Key, first: p.First, stride: p.Stride}
 	noCRC := map[int]bool{}
 	for _, i := range p.NoCRC {
 		noCRC[i] = true
@@ -139,7 +177,7 @@ func (s *Shards) UnmarshalJSON(data []byte) error {
 		crc := raw[n : n+4]
 		raw = raw[n+4:]
 		rows, size = rows+dRows, size+dSize
-		f := receipt.File{Key: shardKeyFromPattern(p.Key, i), Rows: rows, Bytes: size}
+		f := receipt.File{Key: num.key(i), Rows: rows, Bytes: size}
 		if !noCRC[i] {
 			f.CRC32C = base64.StdEncoding.EncodeToString(crc)
 		}

@@ -11,12 +11,15 @@ import (
 	"github.com/dreamdata/destination-aws-s3/internal/receipt"
 )
 
-func manyShards(n int) Shards {
+func manyShards(n int) Shards { return interleavedShards(n, Interleave{}) }
+
+// interleavedShards are the first n shards of a stream group.
+func interleavedShards(n int, l Interleave) Shards {
 	s := make(Shards, n)
 	for i := range s {
 		var crc [4]byte
 		binary.BigEndian.PutUint32(crc[:], uint32(i)*2654435761)
-		s[i] = receipt.File{Key: layout.ShardKey("exports/acme", "2023-03-14T04:03", "events", i, ".parquet.gz"),
+		s[i] = receipt.File{Key: layout.ShardKey("exports/acme", "2023-03-14T04:03", "events", l.Index(i), ".parquet.gz"),
 			Rows: 1_234_567 + int64(i), Bytes: 268_435_456 + int64(i)*1000, CRC32C: base64.StdEncoding.EncodeToString(crc[:])}
 	}
 	return s
@@ -30,6 +33,10 @@ func TestShardsRoundTrip(t *testing.T) {
 		"no crc":     {{Key: layout.ShardKey("", "2023-03-14T04:03", "t", 0, ".parquet"), Rows: 0, Bytes: 300}},
 		"odd keys":   {{Key: "a/b.parquet", Rows: 1, Bytes: 2, CRC32C: "AAAAAA=="}},
 		"second odd": append(manyShards(2), receipt.File{Key: "x", Rows: 1, Bytes: 1}),
+		"group 0":    interleavedShards(500, Interleave{Group: 0, Of: 4}),
+		"group 3":    interleavedShards(500, Interleave{Group: 3, Of: 4}),
+		"one of 3":   interleavedShards(1, Interleave{Group: 2, Of: 3}),
+		"stride gap": append(interleavedShards(3, Interleave{Group: 1, Of: 2}), manyShards(5)[4]),
 	}
 	for name, in := range cases {
 		data, err := json.Marshal(in)
@@ -54,6 +61,15 @@ func TestShardsReadPlainArray(t *testing.T) {
 	}
 	if len(p.Files) != 1 || p.Files[0].Rows != 3 {
 		t.Errorf("%+v", p)
+	}
+}
+
+// A stream group's shards (every Of-th index) pack as compactly as a whole table's.
+func TestInterleavedShardsPack(t *testing.T) {
+	whole, _ := json.Marshal(manyShards(2000))
+	group, _ := json.Marshal(interleavedShards(2000, Interleave{Group: 5, Of: 8}))
+	if len(group) > len(whole)+32 {
+		t.Errorf("a group's 2000 shards pack into %d bytes, a table's into %d", len(group), len(whole))
 	}
 }
 
