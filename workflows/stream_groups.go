@@ -49,10 +49,14 @@ func (s *split) highWater() int {
 }
 
 // usable says whether a parked split can go on: same snapshot, and its session far enough
-// from its expiry that its groups would not start the table again at once.
+// from its expiry that its groups would not start the table again at once (or every group
+// done).
 func (s *split) usable(ctx workflow.Context, snapshot time.Time) bool {
 	if !s.snapshot.Equal(snapshot) {
 		return false
+	}
+	if len(s.done) == s.plan.Groups {
+		return true // only the padding is left, which reads nothing
 	}
 	exp := s.plan.Session.ExpireTime
 	_, restart := activities.SessionMargins(s.plan.Session)

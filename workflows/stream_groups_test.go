@@ -240,3 +240,29 @@ func (s *exportSuite) TestSplitThatNeverFitsFailsWithAClearMessage() {
 	s.Contains(err.Error(), "raise MAX_STREAM_GROUPS")
 	s.Equal(maxSplitPasses, exports)
 }
+
+// When only the padding is left, a parked split table resumes with the padding even after
+// its session expired: nothing is read again.
+func (s *exportSuite) TestParkedPaddingResumesAfterTheSessionExpired() {
+	var a *activities.Activities
+	passes, written := s.eventsSplitFirst()
+	s.env.OnActivity(a.ExportStreamGroup, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.ExportGroupInput) (activities.TableResult, error) {
+		return groupShards(in, []int{3, 1}[in.Group]), nil
+	}).Times(2)
+	pads := 0
+	s.env.OnActivity(a.PadShards, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.PadShardsInput) ([]export.Shards, error) {
+		pads++
+		if pads == 1 {
+			return nil, temporal.NewNonRetryableApplicationError("denied", string(failure.KindPutDenied), nil)
+		}
+		return fakePad(ctx, in)
+	})
+	// The session lives 6 hours from the dump; the fix comes 7 hours later.
+	s.env.RegisterDelayedCallback(func() { s.update(UpdateRetry, RetryRequest{}) }, 7*time.Hour)
+
+	s.env.ExecuteWorkflow(ExportAccount, ExportInput{Account: testAccount()})
+	s.Require().NoError(s.env.GetWorkflowError())
+	s.Equal(2, pads)
+	s.Len(*passes, 1, "the table is not read again")
+	s.checkNumbering(written.Tables["events"], "events", 6)
+}
