@@ -10,7 +10,9 @@ import (
 
 // TestReplayRecordedHistories replays dumps recorded on a real Temporal server (see
 // recordHistory in internal/e2e): the happy path; a dump parked on a misconfiguration and
-// resumed by a retry update; one that also took a rerun update while parked. A change that
+// resumed by a retry update; one that also took a rerun update while parked; a table split
+// into stream groups that ran out of its session and split again (internal/e2e/longtable).
+// A change that
 // makes ExportAccount non-deterministic for dumps in flight fails here: version it with
 // workflow.GetVersion, and add a new recording beside the old ones (dumps of every release
 // still running must keep replaying).

@@ -21,13 +21,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	enumspb "go.temporal.io/api/enums/v1"
-	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
-
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/dreamdata/destination-aws-s3/activities"
 	"github.com/dreamdata/destination-aws-s3/internal/bqsource"
@@ -153,24 +150,11 @@ func recordHistory(t *testing.T, workflowID, name string) {
 		return
 	}
 	path := filepath.Join(dir, name)
-	ctx := context.Background()
-	it := tc.GetWorkflowHistory(ctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	h := &historypb.History{}
-	for it.HasNext() {
-		e, err := it.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.Events = append(h.Events, e)
-	}
-	data, err := protojson.MarshalOptions{Indent: "  "}.Marshal(h)
+	n, err := devstack.SaveHistory(context.Background(), tc, workflowID, path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("recorded %d events of %s into %s", len(h.Events), workflowID, path)
+	t.Logf("recorded %d events of %s into %s", n, workflowID, path)
 }
 
 func TestDumpLandsCompleteAndExact(t *testing.T) {

@@ -9,6 +9,8 @@ package longtable
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -129,6 +131,15 @@ func TestTableLongerThanASessionFinishes(t *testing.T) {
 	}
 	if want := devstack.Checksum(devstack.SampleSchemas[table], devstack.SampleRows(table, rows)); rb.Checksum != want {
 		t.Errorf("content checksum %s, source %s", rb.Checksum, want)
+	}
+
+	// RECORD_HISTORY_DIR=$PWD/testdata records this dump for the replay test in workflows/.
+	if dir := os.Getenv("RECORD_HISTORY_DIR"); dir != "" {
+		n, err := devstack.SaveHistory(ctx, tc, run.GetID(), filepath.Join(dir, "export_history_split_session_ran_out.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("recorded %d events", n)
 	}
 
 	// How it got there: the first split ran out of its session, the second finished.
