@@ -91,6 +91,9 @@ type FailureDetails struct {
 	Reserved int `json:"reserved"`
 	// Resume is where the attempt stopped, to go on from there on the same session after a fix.
 	Resume *export.Progress `json:"resume,omitempty"`
+	// SessionRanOut: a stream group stopped because its read session was too short for it,
+	// not because BigQuery lost the session early (see ExportStreamGroup).
+	SessionRanOut bool `json:"session_ran_out,omitempty"`
 }
 
 // ExportTable reads the table at the snapshot and uploads it as parquet shards. It

@@ -45,6 +45,7 @@ type source struct {
 	// each stream serves rows of its own. estBytes is the session's size estimate.
 	streams  int
 	estBytes int64
+	readErr  error // every Read fails with it
 }
 
 func (s *source) Open(ctx context.Context, ref bqsource.TableRef, snapshot time.Time, maxStreams int) (*bqsource.Session, error) {
@@ -74,6 +75,9 @@ func (s *source) Read(ctx context.Context, sess *bqsource.Session, stream string
 	if s.hang {
 		<-ctx.Done()
 		return ctx.Err()
+	}
+	if s.readErr != nil {
+		return s.readErr
 	}
 	var base int64 // stream k serves rows k*rows ... (k+1)*rows-1
 	if _, err := fmt.Sscanf(stream, "st%d", &base); err == nil {

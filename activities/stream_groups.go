@@ -171,18 +171,24 @@ func (a *Activities) ExportStreamGroup(ctx context.Context, in ExportGroupInput)
 	minShards := max(in.MinShards, p.Reserved)
 	stop, _ := SessionMargins(p.Session)
 	expire := p.Session.ExpireTime
-	sessionOver := func(err error) (TableResult, error) {
+	// sessionOver ends the group for good: its streams cannot be read on another session.
+	// ranOut tells a session too short for the group (the table splits again into more
+	// groups) from one BigQuery lost early (the same groups again on a new session).
+	sessionOver := func(err error, ranOut bool) (TableResult, error) {
 		a.Metrics.Failed(in.Table, string(failure.KindSessionExpired))
 		msg := fmt.Sprintf("table %s: its read session (expiring %s) ran out before this group was uploaded: the table starts again on a new session with more stream groups",
 			name, expire.Format(time.RFC3339))
+		if !ranOut {
+			msg = fmt.Sprintf("table %s: BigQuery no longer serves its read session (it would have expired %s): the table starts again on a new session", name, expire.Format(time.RFC3339))
+		}
 		if err != nil {
 			msg += ": " + err.Error()
 		}
 		return TableResult{}, temporal.NewApplicationErrorWithOptions(msg, string(failure.KindSessionExpired),
-			temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{FailureDetails{Reserved: max(minShards, p.Reserved)}}})
+			temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{FailureDetails{Reserved: max(minShards, p.Reserved), SessionRanOut: ranOut}}})
 	}
 	if p.Stream < len(p.Session.Streams) && !expire.IsZero() && !a.now().Before(expire.Add(-stop)) {
-		return sessionOver(nil)
+		return sessionOver(nil, true)
 	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -208,7 +214,9 @@ func (a *Activities) ExportStreamGroup(ctx context.Context, in ExportGroupInput)
 	if err != nil {
 		if errors.Is(err, export.ErrUploadWindowClosed) || failure.KindOf(err) == failure.KindSessionExpired {
 			hb.record(p)
-			return sessionOver(err)
+			_, restart := SessionMargins(p.Session)
+			ranOut := errors.Is(err, export.ErrUploadWindowClosed) || !expire.IsZero() && !a.now().Before(expire.Add(-restart))
+			return sessionOver(err, ranOut)
 		}
 		return a.exportFailed(ctx, in.Table, name, hb, minShards, err)
 	}

@@ -160,8 +160,8 @@ func TestGroupOnAnExpiringSessionFailsForGood(t *testing.T) {
 		t.Fatalf("error %v, want a non-retryable ReadSessionExpired", err)
 	}
 	var fd FailureDetails
-	if err := appErr.Details(&fd); err != nil || fd.Reserved != 6 {
-		t.Errorf("details %+v (%v), want Reserved 6", fd, err)
+	if err := appErr.Details(&fd); err != nil || fd.Reserved != 6 || !fd.SessionRanOut {
+		t.Errorf("details %+v (%v), want Reserved 6 and the session ran out", fd, err)
 	}
 	if len(b.objects) != 0 {
 		t.Errorf("%d objects written on a session about to expire", len(b.objects))
@@ -197,5 +197,22 @@ func TestPadShardsFillsTheHoles(t *testing.T) {
 	}
 	if len(b.objects) != 3 {
 		t.Errorf("%d objects, want 3: %v", len(b.objects), fmt.Sprint(b.objects))
+	}
+}
+
+// A session BigQuery lost hours before its expiry is not too short for the group: the group
+// says so, and the table starts again with the same groups rather than twice as many.
+func TestGroupOnALostSessionSaysItWasLost(t *testing.T) {
+	src := &source{rows: 10, streams: 4, readErr: failure.New(failure.KindSessionExpired, nil, "session gone")}
+	a := newActivities(src, &bucket{})
+	sess, _ := src.Open(t.Context(), bqsource.TableRef{}, time.Time{}, 4)
+	_, err := newHarness(t, a).runGroup(groupInput(&SplitPlan{Session: sess, Groups: 2}, 0))
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != string(failure.KindSessionExpired) || !appErr.NonRetryable() {
+		t.Fatalf("error %v, want a non-retryable ReadSessionExpired", err)
+	}
+	var fd FailureDetails
+	if err := appErr.Details(&fd); err != nil || fd.SessionRanOut {
+		t.Errorf("details %+v (%v), want a session lost early, not one that ran out", fd, err)
 	}
 }

@@ -546,7 +546,7 @@ func (d *dump) tableDone(ctx workflow.Context, table string, f workflow.Future) 
 	if res.Split != nil {
 		d.reserved[table] = max(d.reserved[table], res.Split.MinShards)
 		d.logger.Info("table split into stream groups", "account", d.acc.ID, "table", table, "groups", res.Split.Groups)
-		return d.splitFuture(ctx, table, newSplit(*res.Split, p.Snapshot, 1)), nil
+		return d.splitFuture(ctx, table, newSplit(*res.Split, p.Snapshot, 1, 0)), nil
 	}
 	delete(d.splits, table)
 	d.results[table] = res

@@ -13,9 +13,13 @@ import (
 	"github.com/dreamdata/destination-aws-s3/internal/failure"
 )
 
-// maxSplitPasses bounds the sessions a split table is read from in one pass of the dump:
-// each pass that runs out of its session starts again with twice the groups.
-const maxSplitPasses = 4
+// maxSplitPasses bounds the sessions a split table runs out of in a row: each starts the
+// table again with twice the groups. maxSessionLosses bounds the sessions BigQuery loses
+// early (the same groups start again on a new one).
+const (
+	maxSplitPasses   = 4
+	maxSessionLosses = 5
+)
 
 // split is the state of a table split into stream groups (activities.SplitPlan): what each
 // group did on the plan's session. It survives a park, so a retry goes on with the groups
@@ -26,12 +30,14 @@ type split struct {
 	done     map[int]activities.TableResult
 	reserved map[int]int              // each group's own shard high-water mark
 	resume   map[int]*export.Progress // where a parked group stopped
-	passes   int                      // sessions this table was split on in a row
+	passes   int                      // sessions this table ran out of in a row, plus this one
+	losses   int                      // sessions BigQuery lost early before this one
+	ranOut   bool                     // a group found this session too short for it
 }
 
-func newSplit(plan activities.SplitPlan, snapshot time.Time, passes int) *split {
+func newSplit(plan activities.SplitPlan, snapshot time.Time, passes, losses int) *split {
 	return &split{plan: plan, snapshot: snapshot, done: map[int]activities.TableResult{}, reserved: map[int]int{},
-		resume: map[int]*export.Progress{}, passes: passes}
+		resume: map[int]*export.Progress{}, passes: passes, losses: losses}
 }
 
 // highWater is the table's shard high-water mark over the plan's groups: no index at or past
@@ -78,15 +84,28 @@ func (d *dump) runSplit(ctx workflow.Context, table string, s *split) (activitie
 			return activities.TableResult{}, err
 		}
 		delete(d.splits, table)
-		if s.passes >= maxSplitPasses {
+		in := d.tableInput(table)
+		in.Resume = nil
+		passes, losses := s.passes, s.losses
+		switch {
+		case s.ranOut && s.passes >= maxSplitPasses:
 			return activities.TableResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
 				"table %s was split into %d stream groups on %d read sessions in turn and never finished within one session's life: raise MAX_STREAM_GROUPS, or add workers so every group gets a slot at once",
 				table, s.plan.Groups, s.passes), string(failure.KindSessionExpired), nil, activities.FailureDetails{Reserved: d.reserved[table]})
+		case s.ranOut:
+			d.logger.Warn("stream groups ran out of their read session; splitting again on a new session", "account", d.acc.ID, "table", table, "groups", s.plan.Groups)
+			in.MinGroups = 2 * s.plan.Groups
+			passes++
+		case s.losses >= maxSessionLosses:
+			return activities.TableResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+				"BigQuery lost the read session of table %s %d times before its stream groups were done: check BigQuery's status and retry the dump with `starter run`",
+				table, s.losses+1), string(failure.KindSessionExpired), nil, activities.FailureDetails{Reserved: d.reserved[table]})
+		default:
+			// BigQuery lost the session early: the same groups, on a new session.
+			d.logger.Warn("BigQuery lost the stream groups' read session; starting again on a new session", "account", d.acc.ID, "table", table, "groups", s.plan.Groups)
+			in.MinGroups = s.plan.Groups
+			losses++
 		}
-		d.logger.Warn("stream groups ran out of their read session; splitting again on a new session", "account", d.acc.ID, "table", table, "groups", s.plan.Groups)
-		in := d.tableInput(table)
-		in.Resume = nil
-		in.MinGroups = 2 * s.plan.Groups
 		var next activities.TableResult
 		if err := workflow.ExecuteActivity(d.exportOptions(ctx, "export "+table), (*activities.Activities).ExportTable, in).Get(ctx, &next); err != nil {
 			return activities.TableResult{}, err
@@ -94,7 +113,7 @@ func (d *dump) runSplit(ctx workflow.Context, table string, s *split) (activitie
 		if next.Split == nil {
 			return next, nil
 		}
-		s = newSplit(*next.Split, d.snapshots[table], s.passes+1)
+		s = newSplit(*next.Split, d.snapshots[table], passes, losses)
 	}
 }
 
@@ -134,6 +153,7 @@ func (d *dump) runGroups(ctx workflow.Context, table string, s *split) (activiti
 			}
 			var fd activities.FailureDetails
 			if failureDetails(err, &fd) {
+				s.ranOut = s.ranOut || fd.SessionRanOut
 				s.reserved[g] = max(s.reserved[g], fd.Reserved)
 				if fd.Resume != nil {
 					s.reserved[g] = max(s.reserved[g], fd.Resume.Reserved)

@@ -137,7 +137,7 @@ func (s *exportSuite) TestSplitSessionRunsOutStartsAgainWithMoreGroups() {
 		}
 		// Group 1 wrote up to its 4th shard (table index 7) before its session ran out.
 		return activities.TableResult{}, temporal.NewApplicationErrorWithOptions("session ran out", string(failure.KindSessionExpired),
-			temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{activities.FailureDetails{Reserved: 4}}})
+			temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{activities.FailureDetails{Reserved: 4, SessionRanOut: true}}})
 	}) // group 0 may be cancelled before it runs
 
 	s.env.ExecuteWorkflow(ExportAccount, ExportInput{Account: testAccount()})
@@ -232,7 +232,7 @@ func (s *exportSuite) TestSplitThatNeverFitsFailsWithAClearMessage() {
 	})
 	s.env.OnActivity(a.ExportStreamGroup, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.ExportGroupInput) (activities.TableResult, error) {
 		return activities.TableResult{}, temporal.NewApplicationErrorWithOptions("session ran out", string(failure.KindSessionExpired),
-			temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{activities.FailureDetails{Reserved: 3}}})
+			temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{activities.FailureDetails{Reserved: 3, SessionRanOut: true}}})
 	})
 	s.env.ExecuteWorkflow(ExportAccount, ExportInput{Account: testAccount()})
 	err := s.env.GetWorkflowError()
@@ -265,4 +265,21 @@ func (s *exportSuite) TestParkedPaddingResumesAfterTheSessionExpired() {
 	s.Equal(2, pads)
 	s.Len(*passes, 1, "the table is not read again")
 	s.checkNumbering(written.Tables["events"], "events", 6)
+}
+
+// A session BigQuery lost early is not a sign the groups are too few: the table starts
+// again on a new session with the same groups.
+func (s *exportSuite) TestLostSessionStartsAgainWithTheSameGroups() {
+	var a *activities.Activities
+	passes, written := s.eventsSplitFirst()
+	s.env.OnActivity(a.ExportStreamGroup, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.ExportGroupInput) (activities.TableResult, error) {
+		return activities.TableResult{}, temporal.NewApplicationErrorWithOptions("session gone", string(failure.KindSessionExpired),
+			temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{activities.FailureDetails{Reserved: 2}}})
+	})
+	s.env.ExecuteWorkflow(ExportAccount, ExportInput{Account: testAccount()})
+	s.Require().NoError(s.env.GetWorkflowError())
+	s.Require().Len(*passes, 2)
+	s.Equal(2, (*passes)[1].MinGroups, "the same groups")
+	s.GreaterOrEqual((*passes)[1].MinShards, 3, "every index the first lost group may have written: 0 + 1×2 + 1")
+	s.checkNumbering(written.Tables["events"], "events", (*passes)[1].MinShards)
 }
