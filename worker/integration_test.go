@@ -21,7 +21,6 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/dreamdata/destination-aws-s3/internal/metrics"
 	"github.com/dreamdata/destination-aws-s3/internal/temporalconn"
@@ -39,15 +38,6 @@ func mtlsEnv(pki *conntest.PKI, proxy string) map[string]string {
 		"TEMPORAL_TLS_CLIENT_KEY_PATH":     pki.ClientKey,
 		"TEMPORAL_TLS_SERVER_NAME":         "temporal.test",
 	}
-}
-
-func greet(_ context.Context, name string) (string, error) { return "hello " + name, nil }
-
-func greetWorkflow(ctx workflow.Context, name string) (string, error) {
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute})
-	var out string
-	err := workflow.ExecuteActivity(ctx, greet, name).Get(ctx, &out)
-	return out, err
 }
 
 // A worker built the way main builds it runs a workflow over mTLS against a real Temporal
@@ -83,14 +73,13 @@ func TestSDKWorkerOverMutualTLSWithMetricsAndTracing(t *testing.T) {
 	defer c.Close()
 
 	w := worker.New(c, "conn-it", worker.Options{})
-	w.RegisterWorkflow(greetWorkflow)
-	w.RegisterActivity(greet)
+	conntest.RegisterGreeter(w)
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "conn-it", TaskQueue: "conn-it"}, greetWorkflow, "acme")
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "conn-it", TaskQueue: "conn-it"}, conntest.GreetWorkflowName, "acme")
 	if err != nil {
 		t.Fatal(err)
 	}

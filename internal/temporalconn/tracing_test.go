@@ -10,7 +10,6 @@ import (
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/dreamdata/destination-aws-s3/internal/temporalconn/conntest"
 )
@@ -45,15 +44,6 @@ func TestTracingRefusesAnUnknownProtocol(t *testing.T) {
 	}
 }
 
-func greet(_ context.Context, name string) (string, error) { return "hello " + name, nil }
-
-func greetWorkflow(ctx workflow.Context, name string) (string, error) {
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute})
-	var out string
-	err := workflow.ExecuteActivity(ctx, greet, name).Get(ctx, &out)
-	return out, err
-}
-
 func TestTracingExportsWorkflowAndActivitySpans(t *testing.T) {
 	clearOTLP(t)
 	rcv := conntest.NewOTLPReceiver()
@@ -68,9 +58,8 @@ func TestTracingExportsWorkflowAndActivitySpans(t *testing.T) {
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestWorkflowEnvironment()
 	env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{tr.Interceptor}})
-	env.RegisterWorkflow(greetWorkflow)
-	env.RegisterActivity(greet)
-	env.ExecuteWorkflow(greetWorkflow, "acme")
+	conntest.RegisterGreeter(env)
+	env.ExecuteWorkflow(conntest.GreetWorkflowName, "acme")
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
